@@ -1,0 +1,3 @@
+from vantage_contacts.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""The history of each contact: what changed, who changed it, when."""

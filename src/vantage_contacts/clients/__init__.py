@@ -1,0 +1,1 @@
+"""Clients: the companies an agency works for, parents of contacts and tickets."""

@@ -1,0 +1,254 @@
+"""Decisions about contacts: defaults, normal forms, one primary per client, unique emails,
+activity entries and events, all inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.activity import service as activity
+from vantage_contacts.auth.subject import Actor, Subject, Tenant
+from vantage_contacts.clients import repository as clients_repository
+from vantage_contacts.contacts import repository
+from vantage_contacts.contacts.schemas import ContactCreate, ContactUpdate, to_wire
+from vantage_contacts.errors import Conflict, ContactMerged, NotFound, ValidationFailed
+from vantage_contacts.events import service as events
+from vantage_contacts.kit.changes import diff
+from vantage_contacts.kit.clock import utcnow
+from vantage_contacts.kit.etag import check_if_match
+from vantage_contacts.kit.ids import new_id
+from vantage_contacts.kit.normalize import email_key, fold, phone_e164, search_blob
+from vantage_contacts.tickets import repository as tickets_repository
+
+ROLE_FIELDS = ("is_primary", "is_billing", "is_technical")
+PHONE_FIELDS = {"phone": "phone_e164", "mobile": "mobile_e164"}
+
+
+def derived(values: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """The stored normal forms of a contact's values; 422 for text that is not a phone number."""
+    out: dict[str, Any] = {
+        "email_key": email_key(values["email"]) if values["email"] else None,
+        "name_folded": fold(values["name"]),
+        "search_text": search_blob(
+            values["name"], values["email"], [values["phone"], values["mobile"]]
+        ),
+    }
+    errors = []
+    for field, normal_field in PHONE_FIELDS.items():
+        text = values[field]
+        try:
+            out[normal_field] = phone_e164(text, region) if text else None
+        except ValueError as error:
+            message = f"'{field}' is {error}."
+            errors.append({"field": field, "code": "invalid_phone", "message": message})
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def visible(row: RowMapping | None, contact_id: str) -> RowMapping:
+    """The row if the contact is live; 404 (or `contact_merged`) otherwise."""
+    if row is None:
+        raise NotFound("contact", contact_id)
+    if row["merged_into"] is not None:
+        raise ContactMerged(contact_id, row["merged_into"])
+    if row["deleted_at"] is not None:
+        raise NotFound("contact", contact_id)
+    return row
+
+
+async def require(conn: AsyncConnection, tenant: Tenant, contact_id: str) -> RowMapping:
+    return visible(await repository.get(conn, tenant, contact_id), contact_id)
+
+
+async def _require_client(conn: AsyncConnection, tenant: Tenant, client_id: str) -> None:
+    # Locking the client row serialises concurrent primary changes within one client.
+    if await clients_repository.get(conn, tenant, client_id, for_update=True) is None:
+        raise NotFound("client", client_id)
+
+
+async def _check_email_free(
+    conn: AsyncConnection, tenant: Tenant, key: str | None, except_id: str | None = None
+) -> None:
+    if key is None:
+        return
+    owner = await repository.email_owner(conn, tenant, key, except_id)
+    if owner is not None:
+        raise Conflict(
+            "Another contact already has this email address.",
+            field="email",
+            extra={"existing_id": owner},
+        )
+
+
+async def _demote_other_primary(
+    conn: AsyncConnection, subject: Subject, client_id: str, new_primary_id: str
+) -> None:
+    """At most one primary per client: the previous one loses the flag, with its own event."""
+    previous = await repository.primary_of(conn, subject.tenant, client_id, new_primary_id)
+    if previous is None:
+        return
+    values = {"is_primary": False, "version": previous["version"] + 1, "updated_at": utcnow()}
+    await repository.update_contact(conn, subject.tenant, previous["id"], values)
+    changes = {"is_primary": (True, False)}
+    await activity.record(
+        conn, subject.tenant, subject.actor, previous["id"], "roles_changed", changes
+    )
+    await events.record(
+        conn,
+        subject.tenant,
+        "contact.updated",
+        to_wire({**previous, **values}),
+        changed_fields=changes,
+    )
+
+
+async def _record_changes(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    actor: Actor,
+    contact: dict[str, Any],
+    changes: Mapping[str, tuple[Any, Any]],
+) -> None:
+    """Activity entries grouped by kind, `contact.updated`, and the portal events."""
+    roles = {f: c for f, c in changes.items() if f in ROLE_FIELDS}
+    portal = changes.get("portal_access")
+    other = {f: c for f, c in changes.items() if f not in ROLE_FIELDS and f != "portal_access"}
+    contact_id = contact["id"]
+    if other:
+        await activity.record(conn, tenant, actor, contact_id, "updated", other)
+    if roles:
+        await activity.record(conn, tenant, actor, contact_id, "roles_changed", roles)
+    if portal is not None:
+        await activity.record(
+            conn, tenant, actor, contact_id, portal_action(*portal), {"portal_access": portal}
+        )
+    await events.record(conn, tenant, "contact.updated", contact, changed_fields=changes)
+    if portal is not None:
+        old, new = portal
+        if old == "none":
+            await events.record(conn, tenant, "contact.portal_enabled", contact)
+        elif new == "none":
+            await events.record(conn, tenant, "contact.portal_disabled", contact)
+
+
+def portal_action(old: str, new: str) -> str:
+    if old == "none":
+        return "portal_enabled"
+    if new == "none":
+        return "portal_disabled"
+    return "portal_level_changed"
+
+
+async def create(
+    conn: AsyncConnection, subject: Subject, body: ContactCreate, region: str
+) -> tuple[dict[str, Any], int]:
+    tenant = subject.tenant
+    fields = body.model_dump()
+    if fields["receives_invoices"] is None:
+        fields["receives_invoices"] = fields["is_billing"]
+    normal = derived(fields, region)
+    await _require_client(conn, tenant, body.client_id)
+    await _check_email_free(conn, tenant, normal["email_key"])
+    now = utcnow()
+    values = {
+        **fields,
+        **normal,
+        "id": new_id("con"),
+        "portal_last_login_at": None,
+        "portal_invitation_sent_at": None,
+        "portal_password_reset_sent_at": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+        "merged_into": None,
+    }
+    if body.is_primary:
+        await _demote_other_primary(conn, subject, body.client_id, values["id"])
+    await repository.insert_contact(conn, tenant, values)
+    contact = to_wire(values)
+    set_fields = {f: (None, v) for f, v in fields.items() if v is not None}
+    await activity.record(conn, tenant, subject.actor, values["id"], "created", set_fields)
+    await events.record(conn, tenant, "contact.created", contact)
+    if body.portal_access != "none":
+        await activity.record(
+            conn,
+            tenant,
+            subject.actor,
+            values["id"],
+            "portal_enabled",
+            {"portal_access": ("none", body.portal_access)},
+        )
+        await events.record(conn, tenant, "contact.portal_enabled", contact)
+    return contact, 1
+
+
+async def update(
+    conn: AsyncConnection,
+    subject: Subject,
+    contact_id: str,
+    body: ContactUpdate,
+    if_match: str | None,
+    region: str,
+) -> tuple[dict[str, Any], int]:
+    tenant = subject.tenant
+    row = visible(await repository.get(conn, tenant, contact_id, for_update=True), contact_id)
+    check_if_match(if_match, row["version"])
+    changes = diff(row, body.model_dump(exclude_unset=True))
+    if not changes:
+        return to_wire(row), row["version"]
+    merged = {**row, **{field: new for field, (_, new) in changes.items()}}
+    normal = derived(merged, region)
+    if "client_id" in changes or (merged["is_primary"] and "is_primary" in changes):
+        await _require_client(conn, tenant, merged["client_id"])
+    if "email" in changes:
+        await _check_email_free(conn, tenant, normal["email_key"], except_id=contact_id)
+    if merged["is_primary"] and ("is_primary" in changes or "client_id" in changes):
+        await _demote_other_primary(conn, subject, merged["client_id"], contact_id)
+    values = {
+        **{field: new for field, (_, new) in changes.items()},
+        **normal,
+        "version": row["version"] + 1,
+        "updated_at": utcnow(),
+    }
+    await repository.update_contact(conn, tenant, contact_id, values)
+    contact = to_wire({**row, **values})
+    await _record_changes(conn, tenant, subject.actor, contact, changes)
+    return contact, values["version"]
+
+
+async def delete(
+    conn: AsyncConnection, subject: Subject, contact_id: str, if_match: str | None
+) -> None:
+    """The contact leaves lists and GET; portal access ends; tickets keep its name, lose the link;
+    its activity and events stay; its email becomes free."""
+    tenant = subject.tenant
+    row = visible(await repository.get(conn, tenant, contact_id, for_update=True), contact_id)
+    check_if_match(if_match, row["version"])
+    now = utcnow()
+    values = {
+        "deleted_at": now,
+        "updated_at": now,
+        "portal_access": "none",
+        "version": row["version"] + 1,
+    }
+    await repository.update_contact(conn, tenant, contact_id, values)
+    unlinked = await tickets_repository.unlink_contact(conn, tenant, contact_id, row["name"], now)
+    for ticket_id in unlinked:
+        await activity.record(
+            conn,
+            tenant,
+            subject.actor,
+            contact_id,
+            "ticket_unlinked",
+            {"ticket_id": (ticket_id, None)},
+        )
+    changes: dict[str, tuple[Any, Any]] = {"deleted": (False, True)}
+    if row["portal_access"] != "none":
+        changes["portal_access"] = (row["portal_access"], "none")
+    await activity.record(conn, tenant, subject.actor, contact_id, "deleted", changes)
+    await events.record(conn, tenant, "contact.deleted", {**to_wire(row), "deleted": True})

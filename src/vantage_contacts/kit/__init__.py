@@ -1,0 +1,1 @@
+"""Small shared pieces: ids, time, normalisation, pagination, base schemas, responses."""
