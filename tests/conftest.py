@@ -74,6 +74,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         rate_limit_burst=1_000_000,
         allow_private_webhook_urls=True,
         log_level="WARNING",
+        run_worker=False,
     )
 
 

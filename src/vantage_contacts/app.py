@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -13,11 +14,14 @@ from vantage_contacts.config import Settings, get_settings
 from vantage_contacts.contacts.endpoints import router as contacts_router
 from vantage_contacts.docs import install_docs
 from vantage_contacts.errors import install_error_handlers
+from vantage_contacts.events.endpoints import router as events_router
 from vantage_contacts.logs import configure_logging
 from vantage_contacts.middleware import RequestContextMiddleware
 from vantage_contacts.ops.endpoints import router as ops_router
 from vantage_contacts.runtime import Runtime
 from vantage_contacts.tickets.endpoints import router as tickets_router
+from vantage_contacts.webhooks.endpoints import router as webhooks_router
+from vantage_contacts.worker import run_worker
 
 DESCRIPTION = """
 The Contacts API of the Vantage agency-management platform: the people at your client
@@ -37,9 +41,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.from_settings(settings)
         app.state.runtime = runtime
+        stop = asyncio.Event()
+        worker = None
+        if settings.run_worker:
+            worker = asyncio.create_task(run_worker(runtime.database, settings, stop))
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(worker, timeout=20)
             await runtime.close()
 
     app = FastAPI(
@@ -54,6 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (ops_router, clients_router, contacts_router, tickets_router):
+    routers = (
+        ops_router,
+        clients_router,
+        contacts_router,
+        tickets_router,
+        events_router,
+        webhooks_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

@@ -98,6 +98,31 @@ def serve(
     )
 
 
+@app.command()
+def worker() -> None:
+    """Run the background worker alone (webhook deliveries); stops cleanly on SIGINT/SIGTERM."""
+    import signal
+
+    from vantage_contacts.worker import run_worker
+
+    settings = get_settings()
+    asyncio.run(_migrate())
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        database = Database(settings.database_url, pool_size=4)
+        try:
+            await run_worker(database, settings, stop)
+        finally:
+            await database.dispose()
+
+    console.print("Worker running; Ctrl-C stops it.")
+    asyncio.run(_run())
+
+
 @keys_app.command("create")
 def keys_create(
     workspace: Annotated[str, typer.Option(help="Workspace name; created if new.")],

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+    run_worker: bool = Field(
+        default=True, description="Run the background worker inside each API process."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -214,7 +214,12 @@ _CODE_NAMES = {
     "missing": "required",
     "string_too_long": "too_long",
     "string_too_short": "too_short",
+    "value_error": "invalid",
+    "model_attributes_type": "invalid_type",
+    "dict_type": "invalid_type",
 }
+# Pydantic's error types for a body that is missing or not a JSON object at all.
+_NOT_AN_OBJECT = ("missing", "model_attributes_type", "dict_type", "model_type")
 
 
 def from_validation_error(error: RequestValidationError) -> APIError:
@@ -229,6 +234,11 @@ def from_validation_error(error: RequestValidationError) -> APIError:
         if where in ("query", "path", "header"):
             name = _field_name(detail.get("loc", ()))
             return InvalidParameter(f"Invalid value for '{name}': {detail['msg']}.", field=name)
+    if any(
+        tuple(d.get("loc", ())) == ("body",) and d.get("type") in _NOT_AN_OBJECT for d in details
+    ):
+        # An absent body, `null`, an array or a string cannot be read as the object expected.
+        return InvalidRequest("The request body must be a JSON object.", field="body")
     fields = []
     for detail in details:
         kind = str(detail.get("type", "invalid"))
@@ -238,8 +248,8 @@ def from_validation_error(error: RequestValidationError) -> APIError:
             message = f"Unknown field '{name}'."
         elif kind == "missing":
             message = f"'{name}' is required."
-        elif kind == "model_attributes_type" or kind == "dict_type":
-            message = "The request body must be a JSON object."
+        # Pydantic prefixes the text of a ValueError raised by our own validators.
+        message = message.removeprefix("Value error, ")
         fields.append({"field": name, "code": _CODE_NAMES.get(kind, kind), "message": message})
     return ValidationFailed(fields)
 
@@ -270,11 +280,15 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("database unavailable: %s", type(error).__name__)
         return error_response(ServiceUnavailable("The database is unreachable; try again."))
 
-    async def on_unexpected(_: Request, error: Exception) -> JSONBody:
+    async def on_unexpected(request: Request, error: Exception) -> JSONBody:
         log.exception("unexpected error", exc_info=error)
+        # Starlette runs this handler outside every middleware, so the request id the
+        # middleware would have added is copied here from the request state it set.
+        request_id = getattr(request.state, "request_id", None)
         return JSONBody(
             {"error": {"code": "internal_error", "message": "An unexpected error occurred."}},
             status_code=500,
+            headers={"X-Request-Id": request_id} if request_id else None,
         )
 
     app.add_exception_handler(APIError, on_api_error)

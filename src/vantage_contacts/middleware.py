@@ -10,7 +10,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vantage_contacts.errors import PayloadTooLarge, error_response
+from vantage_contacts.errors import InvalidParameter, PayloadTooLarge, error_response
 from vantage_contacts.kit.ids import new_id
 
 access_log = logging.getLogger("vantage_contacts.access")
@@ -39,8 +39,11 @@ class RequestContextMiddleware:
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                # A 429 already carries its own Retry-After; a second one would read "1, 1".
+                present = {name.lower() for name, _ in headers}
                 for name, value in state.get("rate_limit_headers", {}).items():
-                    headers.append((name.lower().encode(), value.encode()))
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -48,6 +51,11 @@ class RequestContextMiddleware:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
                 response = error_response(_too_large(self.max_body_bytes))
+                await response(scope, receive, send_with_headers)
+                return
+            if _has_nul(scope):
+                # An id or filter holding U+0000 would reach PostgreSQL, which refuses it.
+                response = error_response(InvalidParameter("URLs must not contain %00."))
                 await response(scope, receive, send_with_headers)
                 return
             await self.app(scope, self._capped(receive), send_with_headers)
@@ -91,6 +99,11 @@ def _incoming_request_id(scope: Scope) -> str | None:
             text = value.decode("latin-1")
             return text if _SAFE_REQUEST_ID.match(text) else None
     return None
+
+
+def _has_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
 
 
 def _content_length(scope: Scope) -> int | None:

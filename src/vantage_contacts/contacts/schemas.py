@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from vantage_contacts.kit.clock import rfc3339
 from vantage_contacts.kit.normalize import check_email
@@ -70,12 +77,14 @@ class ContactUpdate(InputModel):
     receives_project_updates: bool | None = None
     notes: Notes | None = None
 
-    @model_validator(mode="after")
-    def _required_stay_set(self) -> ContactUpdate:
-        for field in NOT_CLEARABLE:
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"'{field}' cannot be null")
-        return self
+    # A field validator (not a model one) so the 422 names the field; it only runs for fields
+    # the caller sent, so an absent field stays "unchanged".
+    @field_validator(*NOT_CLEARABLE)
+    @classmethod
+    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise ValueError(f"'{info.field_name}' cannot be null")
+        return value
 
 
 class Roles(BaseModel):

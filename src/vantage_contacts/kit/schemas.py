@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -13,6 +21,27 @@ class InputModel(BaseModel):
     """Every request body: unknown fields are refused (no mass assignment), no type coercion."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        # PostgreSQL text cannot hold U+0000 (the insert would fail with a 500) and SQLite
+        # would keep it; refusing it here makes both databases answer alike, with a 422.
+        if _has_nul(value):
+            raise PydanticCustomError(
+                "invalid_characters",
+                "'{field}' must not contain NUL characters.",
+                {"field": info.field_name},
+            )
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 # Text fields: surrounding white space is dropped; lengths are checked after that.

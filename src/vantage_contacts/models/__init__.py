@@ -14,6 +14,7 @@ from vantage_contacts.models.contacts import contacts
 from vantage_contacts.models.counters import counters
 from vantage_contacts.models.events import events
 from vantage_contacts.models.tickets import tickets
+from vantage_contacts.models.webhooks import webhook_attempts, webhook_deliveries, webhook_endpoints
 from vantage_contacts.models.workspaces import workspaces
 
 __all__ = [
@@ -25,5 +26,8 @@ __all__ = [
     "events",
     "metadata",
     "tickets",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
     "workspaces",
 ]
