@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from vantage_contacts.kit.responses import JSONBody
 
@@ -254,6 +255,20 @@ def from_validation_error(error: RequestValidationError) -> APIError:
     return ValidationFailed(fields)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: a 405 must list them in `Allow`, and
+    Starlette names only the first route that matched the path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if (
+            isinstance(route, Route)
+            and route.methods
+            and route.matches(request.scope)[0] != Match.NONE
+        ):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(_: Request, error: Exception) -> JSONBody:
         assert isinstance(error, APIError)
@@ -270,7 +285,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 413:
             return error_response(PayloadTooLarge(str(error.detail)))
         if error.status_code == 405:
-            return error_response(MethodNotAllowed(f"{request.method} is not allowed here."))
+            allow = {"Allow": ", ".join(allowed_methods(request))}
+            message = f"{request.method} is not allowed here."
+            return error_response(MethodNotAllowed(message, headers=allow))
         generic = APIError(str(error.detail))
         generic.status_code = error.status_code
         return error_response(generic)

@@ -32,9 +32,6 @@ def derived(values: Mapping[str, Any], region: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "email_key": email_key(values["email"]) if values["email"] else None,
         "name_folded": fold(values["name"]),
-        "search_text": search_blob(
-            values["name"], values["email"], [values["phone"], values["mobile"]]
-        ),
     }
     errors = []
     for field, normal_field in PHONE_FIELDS.items():
@@ -46,6 +43,10 @@ def derived(values: Mapping[str, Any], region: str) -> dict[str, Any]:
             errors.append({"field": field, "code": "invalid_phone", "message": message})
     if errors:
         raise ValidationFailed(errors)
+    # Both the written and the E.164 digits are searchable, so `+1 555 123 4567` finds a
+    # number written `(555) 123-4567`, and the other way round.
+    phones = [values["phone"], values["mobile"], out["phone_e164"], out["mobile_e164"]]
+    out["search_text"] = search_blob(values["name"], values["email"], phones)
     return out
 
 

@@ -12,7 +12,9 @@ from vantage_contacts.models.base import metadata
 from vantage_contacts.models.clients import clients
 from vantage_contacts.models.contacts import contacts
 from vantage_contacts.models.counters import counters
+from vantage_contacts.models.emails import emails
 from vantage_contacts.models.events import events
+from vantage_contacts.models.portal import portal_reset_requests, portal_sessions, portal_tokens
 from vantage_contacts.models.tickets import tickets
 from vantage_contacts.models.webhooks import webhook_attempts, webhook_deliveries, webhook_endpoints
 from vantage_contacts.models.workspaces import workspaces
@@ -23,8 +25,12 @@ __all__ = [
     "clients",
     "contacts",
     "counters",
+    "emails",
     "events",
     "metadata",
+    "portal_reset_requests",
+    "portal_sessions",
+    "portal_tokens",
     "tickets",
     "webhook_attempts",
     "webhook_deliveries",

@@ -34,6 +34,7 @@ contacts = Table(
     Column("portal_last_login_at", UTCDateTime(), nullable=True),
     Column("portal_invitation_sent_at", UTCDateTime(), nullable=True),
     Column("portal_password_reset_sent_at", UTCDateTime(), nullable=True),
+    Column("portal_password_hash", String(200), nullable=True),
     Column("receives_invoices", Boolean, nullable=False),
     Column("receives_reports", Boolean, nullable=False),
     Column("receives_project_updates", Boolean, nullable=False),
@@ -52,6 +53,8 @@ contacts = Table(
     ForeignKeyConstraint(["workspace_id", "client_id"], ["clients.workspace_id", "clients.id"]),
     Index("ix_contacts_listing", "workspace_id", "mode", "created_at", "id"),
     Index("ix_contacts_client", "workspace_id", "client_id"),
+    # Portal login and inbound email find a contact by address before knowing the workspace.
+    Index("ix_contacts_email_key", "email_key"),
     Index(
         "uq_contacts_email",
         "workspace_id",
