@@ -18,6 +18,8 @@ from vantage_contacts.events.endpoints import router as events_router
 from vantage_contacts.logs import configure_logging
 from vantage_contacts.middleware import RequestContextMiddleware
 from vantage_contacts.ops.endpoints import router as ops_router
+from vantage_contacts.portal.api import router as portal_api_router
+from vantage_contacts.portal.pages import router as portal_pages_router
 from vantage_contacts.runtime import Runtime
 from vantage_contacts.tickets.endpoints import router as tickets_router
 from vantage_contacts.webhooks.endpoints import router as webhooks_router
@@ -69,10 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         ops_router,
         clients_router,
+        portal_api_router,
         contacts_router,
         tickets_router,
         events_router,
         webhooks_router,
+        portal_pages_router,
     )
     for router in routers:
         app.include_router(router)

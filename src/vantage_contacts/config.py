@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vantage_contacts.email.senders import mail_domain, parse_smtp_url
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VANTAGE_", extra="ignore")
@@ -19,6 +21,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     smtp_url: str | None = None
     mail_dir: Path = Field(default_factory=lambda: Path.cwd() / "mail")
+    mail_from: str = "Vantage <no-reply@localhost>"
     public_url: str = "http://127.0.0.1:8000"
     allow_private_webhook_urls: bool = False
     rate_limit_per_minute: int = Field(default=100, ge=1)
@@ -37,6 +40,19 @@ class Settings(BaseSettings):
         if not url.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("VANTAGE_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
         return url
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _known_smtp(cls, url: str | None) -> str | None:
+        if url:
+            parse_smtp_url(url)  # a typo stops the start, not every email later
+        return url
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_sender(cls, sender: str) -> str:
+        mail_domain(sender)
+        return sender
 
     @field_validator("default_phone_region")
     @classmethod

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import compile_path
 
 from vantage_contacts.kit.responses import JSONBody
 
@@ -256,16 +256,12 @@ def from_validation_error(error: RequestValidationError) -> APIError:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path: a 405 must list them in `Allow`, and
-    Starlette names only the first route that matched the path."""
+    """Every method the API serves at this path, for the `Allow` header a 405 must carry
+    (Starlette would name only the first route that matched the path)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if (
-            isinstance(route, Route)
-            and route.methods
-            and route.matches(request.scope)[0] != Match.NONE
-        ):
-            methods |= route.methods
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(request.url.path):
+            methods |= {method.upper() for method in operations}
     return sorted(methods)
 
 

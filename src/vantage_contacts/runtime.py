@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from vantage_contacts.config import Settings
 from vantage_contacts.db import Database
+from vantage_contacts.portal.throttle import LoginThrottle
 from vantage_contacts.ratelimit import RateLimiter
 
 
@@ -17,15 +18,18 @@ class Runtime:
     settings: Settings
     database: Database
     limiter: RateLimiter
+    login_throttle: LoginThrottle
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        limiter = RateLimiter(
+            settings.rate_limit_per_minute, settings.rate_limit_burst, settings.redis_url
+        )
         return cls(
             settings=settings,
             database=Database(settings.database_url, pool_size=settings.db_pool_size),
-            limiter=RateLimiter(
-                settings.rate_limit_per_minute, settings.rate_limit_burst, settings.redis_url
-            ),
+            limiter=limiter,
+            login_throttle=LoginThrottle(limiter.storage),
         )
 
     async def close(self) -> None:

@@ -3,16 +3,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, StringConstraints, model_validator
+from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator
 
 from vantage_contacts.kit.clock import rfc3339
 from vantage_contacts.kit.schemas import InputModel, Name, Notes, PhoneText
 
 ClientStatus = Literal["active", "inactive", "archived"]
+# The pattern is checked before `to_lower` applies, so it admits capitals (stored lowercased).
 EmailSlug = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?$"
+        strip_whitespace=True,
+        to_lower=True,
+        pattern=r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]{0,62}[a-zA-Z0-9])?$",
     ),
 ]
 Website = Annotated[
@@ -37,12 +40,13 @@ class ClientUpdate(InputModel):
     status: ClientStatus | None = None
     notes: Notes | None = None
 
-    @model_validator(mode="after")
-    def _required_stay_set(self) -> ClientUpdate:
-        for field in ("name", "email_slug", "status"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"'{field}' cannot be cleared")
-        return self
+    # A field validator so the 422 names the field; it runs only for fields that were sent.
+    @field_validator("name", "email_slug", "status")
+    @classmethod
+    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise ValueError(f"'{info.field_name}' cannot be cleared")
+        return value
 
 
 class Client(BaseModel):

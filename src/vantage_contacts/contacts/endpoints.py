@@ -107,7 +107,7 @@ async def create_contact(
     """Create a new contact. `client_id` must name a client of this workspace and mode; an email
     already used by another contact is 409 with `existing_id`."""
     async with db.write() as conn:
-        contact, version = await service.create(conn, subject, body, settings.default_phone_region)
+        contact, version = await service.create(conn, subject, body, settings)
     return single(contact, status_code=201, headers={"ETag": etag(version)})
 
 
@@ -155,9 +155,7 @@ async def update_contact(
     """Update a contact: only the fields sent change, with the create body's names;
     `null` clears an optional field. Making a contact primary demotes the previous primary."""
     async with db.write() as conn:
-        contact, version = await service.update(
-            conn, subject, contact_id, body, if_match, settings.default_phone_region
-        )
+        contact, version = await service.update(conn, subject, contact_id, body, if_match, settings)
     return single(contact, headers={"ETag": etag(version)})
 
 

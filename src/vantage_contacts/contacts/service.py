@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vantage_contacts.activity import service as activity
 from vantage_contacts.auth.subject import Actor, Subject, Tenant
 from vantage_contacts.clients import repository as clients_repository
+from vantage_contacts.config import Settings
 from vantage_contacts.contacts import repository
 from vantage_contacts.contacts.schemas import ContactCreate, ContactUpdate, to_wire
 from vantage_contacts.errors import Conflict, ContactMerged, NotFound, ValidationFailed
@@ -21,6 +22,7 @@ from vantage_contacts.kit.clock import utcnow
 from vantage_contacts.kit.etag import check_if_match
 from vantage_contacts.kit.ids import new_id
 from vantage_contacts.kit.normalize import email_key, fold, phone_e164, search_blob
+from vantage_contacts.portal import service as portal
 from vantage_contacts.tickets import repository as tickets_repository
 
 ROLE_FIELDS = ("is_primary", "is_billing", "is_technical")
@@ -145,13 +147,15 @@ def portal_action(old: str, new: str) -> str:
 
 
 async def create(
-    conn: AsyncConnection, subject: Subject, body: ContactCreate, region: str
+    conn: AsyncConnection, subject: Subject, body: ContactCreate, settings: Settings
 ) -> tuple[dict[str, Any], int]:
+    """A new contact. Portal access given here sends the invitation when there is an email."""
     tenant = subject.tenant
     fields = body.model_dump()
     if fields["receives_invoices"] is None:
         fields["receives_invoices"] = fields["is_billing"]
-    normal = derived(fields, region)
+    normal = derived(fields, settings.default_phone_region)
+    invite = body.portal_access != "none" and body.email is not None
     await _require_client(conn, tenant, body.client_id)
     await _check_email_free(conn, tenant, normal["email_key"])
     now = utcnow()
@@ -160,8 +164,9 @@ async def create(
         **normal,
         "id": new_id("con"),
         "portal_last_login_at": None,
-        "portal_invitation_sent_at": None,
+        "portal_invitation_sent_at": now if invite else None,
         "portal_password_reset_sent_at": None,
+        "portal_password_hash": None,
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -185,6 +190,8 @@ async def create(
             {"portal_access": ("none", body.portal_access)},
         )
         await events.record(conn, tenant, "contact.portal_enabled", contact)
+    if invite:
+        await portal.invite(conn, tenant, subject.actor, values, settings.public_url)
     return contact, 1
 
 
@@ -194,16 +201,28 @@ async def update(
     contact_id: str,
     body: ContactUpdate,
     if_match: str | None,
-    region: str,
+    settings: Settings,
+    send_invitation: bool | None = None,
 ) -> tuple[dict[str, Any], int]:
+    """A partial update. Portal access granted here sends the invitation (by default when the
+    contact has an email; `send_invitation` decides for the portal endpoints); access taken
+    away ends every portal session at once."""
     tenant = subject.tenant
     row = visible(await repository.get(conn, tenant, contact_id, for_update=True), contact_id)
     check_if_match(if_match, row["version"])
     changes = diff(row, body.model_dump(exclude_unset=True))
-    if not changes:
-        return to_wire(row), row["version"]
     merged = {**row, **{field: new for field, (_, new) in changes.items()}}
-    normal = derived(merged, region)
+    portal_change = changes.get("portal_access")
+    granted = portal_change is not None and portal_change[0] == "none"
+    has_access = merged["portal_access"] != "none"
+    invite = has_access and (
+        send_invitation if send_invitation is not None else granted and bool(merged["email"])
+    )
+    if invite:
+        portal.require_email(merged, "send an invitation to")
+    if not changes and not invite:
+        return to_wire(row), row["version"]
+    normal = derived(merged, settings.default_phone_region)
     if "client_id" in changes or (merged["is_primary"] and "is_primary" in changes):
         await _require_client(conn, tenant, merged["client_id"])
     if "email" in changes:
@@ -216,9 +235,16 @@ async def update(
         "version": row["version"] + 1,
         "updated_at": utcnow(),
     }
+    if invite:
+        values["portal_invitation_sent_at"] = values["updated_at"]
     await repository.update_contact(conn, tenant, contact_id, values)
     contact = to_wire({**row, **values})
-    await _record_changes(conn, tenant, subject.actor, contact, changes)
+    if changes:
+        await _record_changes(conn, tenant, subject.actor, contact, changes)
+    if portal_change is not None and portal_change[1] == "none":
+        await portal.end_access(conn, tenant, contact_id)
+    if invite:
+        await portal.invite(conn, tenant, subject.actor, {**row, **values}, settings.public_url)
     return contact, values["version"]
 
 
@@ -238,6 +264,7 @@ async def delete(
         "version": row["version"] + 1,
     }
     await repository.update_contact(conn, tenant, contact_id, values)
+    await portal.end_access(conn, tenant, contact_id)
     unlinked = await tickets_repository.unlink_contact(conn, tenant, contact_id, row["name"], now)
     for ticket_id in unlinked:
         await activity.record(

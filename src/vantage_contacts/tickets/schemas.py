@@ -3,7 +3,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vantage_contacts.kit.clock import rfc3339
 from vantage_contacts.kit.schemas import InputModel, ObjectId
@@ -41,12 +47,13 @@ class TicketUpdate(InputModel):
     contact_id: ObjectId | None = None
     status: TicketStatus | None = None
 
-    @model_validator(mode="after")
-    def _required_stay_set(self) -> TicketUpdate:
-        for field in ("title", "status"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"'{field}' cannot be null")
-        return self
+    # A field validator so the 422 names the field; it runs only for fields that were sent.
+    @field_validator("title", "status")
+    @classmethod
+    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise ValueError(f"'{info.field_name}' cannot be null")
+        return value
 
 
 class Ticket(BaseModel):

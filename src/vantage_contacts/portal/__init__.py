@@ -1,0 +1,1 @@
+"""The client portal: contacts log in, see their client's tickets, create and approve them."""
