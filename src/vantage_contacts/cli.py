@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Annotated
 
 import typer
@@ -153,12 +154,22 @@ def keys_list(
             await database.dispose()
 
     asyncio.run(_migrate())
-    table = Table("id", "workspace", "mode", "name", "key", "created", "last used", "revoked")
-    for row in asyncio.run(_list()):
-        table.add_row(
+    columns = ("id", "workspace", "mode", "name", "key", "created", "last used", "revoked")
+    rows = [
+        [
             *(str(row[c]) for c in ("id", "workspace", "mode", "name", "key_hint")),
             *(rfc3339(row[c]) or "-" for c in ("created_at", "last_used_at", "revoked_at")),  # type: ignore[arg-type]
-        )
+        ]
+        for row in asyncio.run(_list())
+    ]
+    if not sys.stdout.isatty():
+        # Piped: whole values, tab-separated, so ids can be cut and passed to `keys revoke`.
+        for line in (columns, *rows):
+            print("\t".join(line))
+        return
+    table = Table(*columns)
+    for line in rows:
+        table.add_row(*line)
     Console().print(table)
 
 
