@@ -8,13 +8,19 @@ reads use their own connections so they never wait behind a writer (WAL mode).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+CommitHook = Callable[[AsyncConnection], Awaitable[None]]
+# Work that must commit with the request's own change, registered per request (the
+# idempotency record is the one user): run inside every write transaction, just before COMMIT.
+before_commit: ContextVar[tuple[CommitHook, ...]] = ContextVar("before_commit", default=())
 
 
 def async_url(url: str) -> str:
@@ -79,6 +85,8 @@ class Database:
         """One write transaction: commits when the block ends, rolls back on any exception."""
         async with self.writer.begin() as conn:
             yield conn
+            for hook in before_commit.get():
+                await hook(conn)
 
     async def ping(self) -> None:
         async with self.reader.connect() as conn:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -118,6 +118,10 @@ class InvalidRequestBody(APIError):
 
     status_code = 422
     code = "invalid_request"
+
+
+class IdempotencyKeyReused(InvalidRequestBody):
+    code = "idempotency_key_reused"
 
 
 class ValidationFailed(APIError):
@@ -293,6 +297,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("database unavailable: %s", type(error).__name__)
         return error_response(ServiceUnavailable("The database is unreachable; try again."))
 
+    async def on_integrity_error(_: Request, error: Exception) -> JSONBody:
+        # A unique rule (email, primary contact, key) lost a race with a concurrent request
+        # after our own checks passed: the transaction rolled back, nothing was written.
+        log.info("integrity conflict: %s", type(error).__name__)
+        return error_response(
+            Conflict("This conflicts with a change made at the same moment; retry the request.")
+        )
+
     async def on_unexpected(request: Request, error: Exception) -> JSONBody:
         log.exception("unexpected error", exc_info=error)
         # Starlette runs this handler outside every middleware, so the request id the
@@ -307,6 +319,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(OperationalError, on_database_down)
     app.add_exception_handler(InterfaceError, on_database_down)
     app.add_exception_handler(ConnectionError, on_database_down)

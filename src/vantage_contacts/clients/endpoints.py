@@ -14,6 +14,7 @@ from vantage_contacts.clients.schemas import (
     to_wire,
 )
 from vantage_contacts.errors import error_responses
+from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.kit.listing import Sort
 from vantage_contacts.kit.normalize import fold
 from vantage_contacts.kit.pagination import Paging
@@ -21,7 +22,7 @@ from vantage_contacts.kit.responses import JSONBody, listing, single
 from vantage_contacts.kit.schemas import Deleted, Envelope, ListEnvelope
 from vantage_contacts.runtime import DB, AppSettings
 
-router = APIRouter(prefix="/v1/clients", tags=["Clients"])
+router = APIRouter(prefix="/v1/clients", tags=["Clients"], route_class=IdempotentRoute)
 
 
 @router.get("", response_model=ListEnvelope[Client], responses=error_responses())
@@ -46,7 +47,13 @@ async def list_clients(
     return listing([to_wire(r) for r in rows], paging.page, paging.per_page, total)
 
 
-@router.post("", status_code=201, response_model=Envelope[Client], responses=error_responses(409))
+@router.post(
+    "",
+    dependencies=[Idempotent],
+    status_code=201,
+    response_model=Envelope[Client],
+    responses=error_responses(409),
+)
 async def create_client(
     body: ClientCreate, subject: ApiKey, db: DB, settings: AppSettings
 ) -> JSONBody:

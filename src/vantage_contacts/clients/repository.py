@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, insert, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +28,16 @@ async def get(
     if for_update:
         query = query.with_for_update()
     return (await conn.execute(query)).mappings().first()
+
+
+async def lock_slugs(conn: AsyncConnection, tenant: Tenant) -> None:
+    """Until commit, make other slug writers of this tenant wait, so choosing a free slug cannot
+    race (both would pick `acme`, and the loser would hit the unique index: a 500). SQLite needs
+    nothing: it runs one writer at a time. Client writes are rare, so one lock per tenant."""
+    if conn.dialect.name != "postgresql":
+        return
+    key = f"client-slugs:{tenant.workspace_id}:{tenant.mode}"
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
 async def slug_taken(

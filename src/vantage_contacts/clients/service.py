@@ -54,6 +54,7 @@ async def create(
     conn: AsyncConnection, tenant: Tenant, body: ClientCreate, phone_region: str
 ) -> dict[str, Any]:
     _check_phone(body.phone, phone_region)
+    await repository.lock_slugs(conn, tenant)
     if body.email_slug is not None:
         if await repository.slug_taken(conn, tenant, body.email_slug):
             raise Conflict("Another client has this email_slug.", field="email_slug")
@@ -91,10 +92,10 @@ async def update(
     changes = diff(row, wanted)
     if not changes:
         return to_wire(row)
-    if "email_slug" in changes and await repository.slug_taken(
-        conn, tenant, wanted["email_slug"], except_id=client_id
-    ):
-        raise Conflict("Another client has this email_slug.", field="email_slug")
+    if "email_slug" in changes:
+        await repository.lock_slugs(conn, tenant)
+        if await repository.slug_taken(conn, tenant, wanted["email_slug"], except_id=client_id):
+            raise Conflict("Another client has this email_slug.", field="email_slug")
     values = {field: new for field, (_, new) in changes.items()}
     if "name" in values:
         values["name_folded"] = fold(values["name"])

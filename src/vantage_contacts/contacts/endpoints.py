@@ -19,6 +19,7 @@ from vantage_contacts.contacts.schemas import (
     to_wire,
 )
 from vantage_contacts.errors import InvalidParameter, error_responses
+from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.kit.etag import etag
 from vantage_contacts.kit.listing import Sort
 from vantage_contacts.kit.normalize import digits, fold
@@ -29,7 +30,7 @@ from vantage_contacts.runtime import DB, AppSettings
 from vantage_contacts.tickets import repository as tickets_repository
 from vantage_contacts.tickets.schemas import to_wire as ticket_wire
 
-router = APIRouter(prefix="/v1/contacts", tags=["Contacts"])
+router = APIRouter(prefix="/v1/contacts", tags=["Contacts"], route_class=IdempotentRoute)
 
 INCLUDES = ("client", "tickets", "activity")
 _PHONE_LIKE = re.compile(r"^[\d\s()+.\-]+$")
@@ -97,6 +98,7 @@ async def list_contacts(
 
 @router.post(
     "",
+    dependencies=[Idempotent],
     status_code=201,
     response_model=Envelope[Contact],
     responses=error_responses(404, 409),

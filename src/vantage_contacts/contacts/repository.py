@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +41,16 @@ async def get(
     if for_update:
         query = query.with_for_update()
     return (await conn.execute(query)).mappings().first()
+
+
+async def lock_email(conn: AsyncConnection, tenant: Tenant, email_key: str) -> None:
+    """Until commit, make other writers of this email wait, so the uniqueness check that follows
+    cannot race (two creates would both see the email free, and the loser would hit the unique
+    index: a 500 instead of a 409). SQLite needs nothing: it runs one writer at a time."""
+    if conn.dialect.name != "postgresql":
+        return
+    key = f"contact-email:{tenant.workspace_id}:{tenant.mode}:{email_key}"
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
 async def email_owner(

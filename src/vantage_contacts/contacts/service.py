@@ -78,6 +78,7 @@ async def _check_email_free(
 ) -> None:
     if key is None:
         return
+    await repository.lock_email(conn, tenant, key)
     owner = await repository.email_owner(conn, tenant, key, except_id)
     if owner is not None:
         raise Conflict(

@@ -14,6 +14,7 @@ from vantage_contacts.models.contacts import contacts
 from vantage_contacts.models.counters import counters
 from vantage_contacts.models.emails import emails
 from vantage_contacts.models.events import events
+from vantage_contacts.models.idempotency import idempotency_keys
 from vantage_contacts.models.portal import portal_reset_requests, portal_sessions, portal_tokens
 from vantage_contacts.models.tickets import tickets
 from vantage_contacts.models.webhooks import webhook_attempts, webhook_deliveries, webhook_endpoints
@@ -27,6 +28,7 @@ __all__ = [
     "counters",
     "emails",
     "events",
+    "idempotency_keys",
     "metadata",
     "portal_reset_requests",
     "portal_sessions",

@@ -11,13 +11,14 @@ from vantage_contacts.contacts import repository as contacts_repository
 from vantage_contacts.contacts import service as contacts
 from vantage_contacts.contacts.schemas import Contact, ContactUpdate
 from vantage_contacts.errors import error_responses
+from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.kit.etag import etag
 from vantage_contacts.kit.responses import JSONBody, single
 from vantage_contacts.kit.schemas import Envelope, InputModel
 from vantage_contacts.portal import service
 from vantage_contacts.runtime import DB, AppSettings
 
-router = APIRouter(prefix="/v1/contacts", tags=["Portal access"])
+router = APIRouter(prefix="/v1/contacts", tags=["Portal access"], route_class=IdempotentRoute)
 
 
 class PortalEnable(InputModel):
@@ -27,6 +28,7 @@ class PortalEnable(InputModel):
 
 @router.post(
     "/{contact_id}/portal/enable",
+    dependencies=[Idempotent],
     response_model=Envelope[Contact],
     responses=error_responses(404),
 )
@@ -50,6 +52,7 @@ async def enable_portal(
 
 @router.post(
     "/{contact_id}/portal/disable",
+    dependencies=[Idempotent],
     response_model=Envelope[Contact],
     responses=error_responses(404),
 )
@@ -66,6 +69,7 @@ async def disable_portal(
 
 @router.post(
     "/{contact_id}/portal/reset-password",
+    dependencies=[Idempotent],
     response_model=Envelope[Contact],
     responses=error_responses(404, 409),
 )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from vantage_contacts.auth.api_key import ApiKey
 from vantage_contacts.errors import error_responses
+from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.kit.listing import Sort
 from vantage_contacts.kit.pagination import Paging
 from vantage_contacts.kit.responses import JSONBody, listing, single
@@ -20,7 +21,7 @@ from vantage_contacts.tickets.schemas import (
     to_wire,
 )
 
-router = APIRouter(prefix="/v1/tickets", tags=["Tickets"])
+router = APIRouter(prefix="/v1/tickets", tags=["Tickets"], route_class=IdempotentRoute)
 
 
 @router.get("", response_model=ListEnvelope[Ticket], responses=error_responses())
@@ -47,7 +48,13 @@ async def list_tickets(
     return listing([to_wire(r) for r in rows], paging.page, paging.per_page, total)
 
 
-@router.post("", status_code=201, response_model=Envelope[Ticket], responses=error_responses(404))
+@router.post(
+    "",
+    dependencies=[Idempotent],
+    status_code=201,
+    response_model=Envelope[Ticket],
+    responses=error_responses(404),
+)
 async def create_ticket(body: TicketCreate, subject: ApiKey, db: DB) -> JSONBody:
     """Create a ticket for a client, optionally submitted by one of its contacts (whose name is
     kept on the ticket as `contact_name`)."""

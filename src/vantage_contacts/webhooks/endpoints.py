@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from vantage_contacts.auth.api_key import ApiKey
 from vantage_contacts.errors import error_responses
+from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.kit.pagination import Paging
 from vantage_contacts.kit.responses import JSONBody, listing, single
 from vantage_contacts.kit.schemas import Deleted, Envelope, ListEnvelope
@@ -22,7 +23,7 @@ from vantage_contacts.webhooks.schemas import (
     endpoint_wire,
 )
 
-router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"], route_class=IdempotentRoute)
 
 
 class TestSent(BaseModel):
@@ -30,7 +31,11 @@ class TestSent(BaseModel):
 
 
 @router.post(
-    "", status_code=201, response_model=Envelope[WebhookEndpoint], responses=error_responses()
+    "",
+    status_code=201,
+    response_model=Envelope[WebhookEndpoint],
+    responses=error_responses(),
+    dependencies=[Idempotent],
 )
 async def create_webhook(
     body: WebhookCreate, subject: ApiKey, db: DB, settings: AppSettings
@@ -85,6 +90,7 @@ async def delete_webhook(webhook_id: str, subject: ApiKey, db: DB) -> JSONBody:
 
 @router.post(
     "/{webhook_id}/rotate-secret",
+    dependencies=[Idempotent],
     response_model=Envelope[WebhookEndpoint],
     responses=error_responses(404),
 )
@@ -97,6 +103,7 @@ async def rotate_webhook_secret(webhook_id: str, subject: ApiKey, db: DB) -> JSO
 
 @router.post(
     "/{webhook_id}/test",
+    dependencies=[Idempotent],
     status_code=202,
     response_model=Envelope[TestSent],
     responses=error_responses(404),
@@ -130,6 +137,7 @@ async def list_deliveries(webhook_id: str, subject: ApiKey, db: DB, paging: Pagi
 
 @router.post(
     "/{webhook_id}/deliveries/{delivery_id}/retry",
+    dependencies=[Idempotent],
     status_code=202,
     response_model=Envelope[Delivery],
     responses=error_responses(404),
