@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from vantage_contacts import __version__
 from vantage_contacts.clients.endpoints import router as clients_router
 from vantage_contacts.config import Settings, get_settings
+from vantage_contacts.contacts.bulk_endpoints import router as bulk_router
 from vantage_contacts.contacts.endpoints import router as contacts_router
 from vantage_contacts.docs import install_docs
 from vantage_contacts.errors import install_error_handlers
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops_router,
         clients_router,
         portal_api_router,
+        bulk_router,  # before /v1/contacts/{contact_id}, which would match "bulk"
         contacts_router,
         tickets_router,
         events_router,

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     mail_from: str = "Vantage <no-reply@localhost>"
     public_url: str = "http://127.0.0.1:8000"
     allow_private_webhook_urls: bool = False
+    # A worker that dies holding claimed deliveries leaves them to others after this long;
+    # it must exceed a batch's sending time (timeouts are 15 s), or live claims are taken.
+    webhook_lease_seconds: float = Field(default=60.0, ge=1.0)
     rate_limit_per_minute: int = Field(default=100, ge=1)
     rate_limit_burst: int = Field(default=20, ge=1)
     default_phone_region: str = "US"

@@ -170,6 +170,9 @@ class ErrorDetail(BaseModel):
     errors: list[FieldError] | None = Field(default=None, description="validation_error only.")
     existing_id: str | None = Field(default=None, description="409 on a duplicate email.")
     merged_into: str | None = Field(default=None, description="contact_merged only.")
+    items: list[dict[str, Any]] | None = Field(
+        default=None, description="bulk_failed only: each failed item and its error."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -235,7 +238,7 @@ def from_validation_error(error: RequestValidationError) -> APIError:
     if any(isinstance(d.get("input"), bytes) for d in details):
         return UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
     for detail in details:
-        where = detail.get("loc", ("body",))[0]
+        where = (detail.get("loc") or ("body",))[0]
         if where in ("query", "path", "header"):
             name = _field_name(detail.get("loc", ()))
             return InvalidParameter(f"Invalid value for '{name}': {detail['msg']}.", field=name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from vantage_contacts.config import Settings
 from vantage_contacts.db import Database
@@ -21,7 +22,11 @@ log = logging.getLogger("vantage_contacts.worker")
 
 async def run_worker(database: Database, settings: Settings, stop: asyncio.Event) -> None:
     mailer = EmailWorker(database, sender_from_settings(settings), mail_from=settings.mail_from)
-    deliverer = Deliverer(database, allow_private=settings.allow_private_webhook_urls)
+    deliverer = Deliverer(
+        database,
+        allow_private=settings.allow_private_webhook_urls,
+        lease=timedelta(seconds=settings.webhook_lease_seconds),
+    )
     log.info("worker started")
     try:
         # Both loops end on the same stop event; if one crashes, the group cancels the other.

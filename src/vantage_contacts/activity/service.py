@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -27,18 +27,33 @@ async def record(
     action: str,
     changes: Changes | None = None,
 ) -> None:
-    await conn.execute(
-        insert(activity).values(
+    await record_many(conn, tenant, actor, [(contact_id, action, changes)])
+
+
+async def record_many(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    actor: Actor,
+    entries: Sequence[tuple[str, str, Changes | None]],
+) -> None:
+    """Write (contact id, action, changes) entries with one batched insert."""
+    if not entries:
+        return
+    now = utcnow()
+    rows = [
+        {
             **tenant_values(tenant),
-            id=new_id("act"),
-            contact_id=contact_id,
-            action=action,
-            changes=change_list(changes or {}),
-            actor_type=actor.type,
-            actor_id=actor.id,
-            created_at=utcnow(),
-        )
-    )
+            "id": new_id("act"),
+            "contact_id": contact_id,
+            "action": action,
+            "changes": change_list(changes or {}),
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "created_at": now,
+        }
+        for contact_id, action, changes in entries
+    ]
+    await conn.execute(insert(activity), rows)
 
 
 async def for_contact(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, insert, select, update
@@ -38,6 +39,14 @@ async def lock_slugs(conn: AsyncConnection, tenant: Tenant) -> None:
         return
     key = f"client-slugs:{tenant.workspace_id}:{tenant.mode}"
     await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+async def live_ids(conn: AsyncConnection, tenant: Tenant, client_ids: Collection[str]) -> set[str]:
+    """Which of these ids are live clients of the tenant."""
+    if not client_ids:
+        return set()
+    query = select(clients.c.id).where(*_live(tenant), clients.c.id.in_(list(client_ids)))
+    return {str(client_id) for client_id in await conn.scalars(query)}
 
 
 async def slug_taken(

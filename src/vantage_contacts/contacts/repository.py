@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +76,24 @@ async def primary_of(
     return (await conn.execute(query.with_for_update())).mappings().first()
 
 
-async def insert_contact(conn: AsyncConnection, tenant: Tenant, values: dict[str, Any]) -> None:
-    await conn.execute(insert(contacts).values(**tenant_values(tenant), **values))
+async def insert_contacts(
+    conn: AsyncConnection, tenant: Tenant, rows: Sequence[dict[str, Any]]
+) -> None:
+    """One batched insert (executemany) for any number of new contacts."""
+    if rows:
+        await conn.execute(insert(contacts), [{**tenant_values(tenant), **row} for row in rows])
+
+
+async def email_owners(
+    conn: AsyncConnection, tenant: Tenant, keys: Collection[str]
+) -> dict[str, str]:
+    """email key → id of the live contact using it, for the keys in use."""
+    if not keys:
+        return {}
+    query = select(contacts.c.email_key, contacts.c.id).where(
+        *_live(tenant), contacts.c.email_key.in_(list(keys))
+    )
+    return {key: contact_id for key, contact_id in (await conn.execute(query)).all()}
 
 
 async def update_contact(

@@ -26,6 +26,7 @@ from vantage_contacts.portal import service as portal
 from vantage_contacts.tickets import repository as tickets_repository
 
 ROLE_FIELDS = ("is_primary", "is_billing", "is_technical")
+CREATE_FIELDS = tuple(ContactCreate.model_fields)
 PHONE_FIELDS = {"phone": "phone_e164", "mobile": "mobile_e164"}
 
 
@@ -147,22 +148,16 @@ def portal_action(old: str, new: str) -> str:
     return "portal_level_changed"
 
 
-async def create(
-    conn: AsyncConnection, subject: Subject, body: ContactCreate, settings: Settings
-) -> tuple[dict[str, Any], int]:
-    """A new contact. Portal access given here sends the invitation when there is an email."""
-    tenant = subject.tenant
+def prepare(body: ContactCreate, settings: Settings) -> dict[str, Any]:
+    """The row for a new contact: create defaults and normal forms (422 for a bad phone)."""
     fields = body.model_dump()
     if fields["receives_invoices"] is None:
         fields["receives_invoices"] = fields["is_billing"]
-    normal = derived(fields, settings.default_phone_region)
-    invite = body.portal_access != "none" and body.email is not None
-    await _require_client(conn, tenant, body.client_id)
-    await _check_email_free(conn, tenant, normal["email_key"])
     now = utcnow()
-    values = {
+    invite = body.portal_access != "none" and body.email is not None
+    return {
         **fields,
-        **normal,
+        **derived(fields, settings.default_phone_region),
         "id": new_id("con"),
         "portal_last_login_at": None,
         "portal_invitation_sent_at": now if invite else None,
@@ -174,25 +169,49 @@ async def create(
         "deleted_at": None,
         "merged_into": None,
     }
-    if body.is_primary:
-        await _demote_other_primary(conn, subject, body.client_id, values["id"])
-    await repository.insert_contact(conn, tenant, values)
-    contact = to_wire(values)
-    set_fields = {f: (None, v) for f, v in fields.items() if v is not None}
-    await activity.record(conn, tenant, subject.actor, values["id"], "created", set_fields)
-    await events.record(conn, tenant, "contact.created", contact)
-    if body.portal_access != "none":
-        await activity.record(
-            conn,
-            tenant,
-            subject.actor,
-            values["id"],
-            "portal_enabled",
-            {"portal_access": ("none", body.portal_access)},
-        )
-        await events.record(conn, tenant, "contact.portal_enabled", contact)
-    if invite:
-        await portal.invite(conn, tenant, subject.actor, values, settings.public_url)
+
+
+async def insert_prepared(
+    conn: AsyncConnection, subject: Subject, rows: list[dict[str, Any]], settings: Settings
+) -> list[dict[str, Any]]:
+    """Insert checked rows with batched statements: the contacts, their activity and events.
+
+    The caller has checked clients, emails, and that no two rows are primary for one client.
+    Portal access given here sends the invitation when there is an email.
+    """
+    tenant = subject.tenant
+    for row in rows:
+        if row["is_primary"]:
+            await _demote_other_primary(conn, subject, row["client_id"], row["id"])
+    await repository.insert_contacts(conn, tenant, rows)
+    created = [to_wire(row) for row in rows]
+    entries: list[tuple[str, str, Any]] = []
+    new_events: list[events.NewEvent] = []
+    for row, contact in zip(rows, created, strict=True):
+        set_fields = {f: (None, row[f]) for f in CREATE_FIELDS if row[f] is not None}
+        entries.append((row["id"], "created", set_fields))
+        new_events.append(events.NewEvent("contact.created", contact))
+        if row["portal_access"] != "none":
+            entries.append(
+                (row["id"], "portal_enabled", {"portal_access": ("none", row["portal_access"])})
+            )
+            new_events.append(events.NewEvent("contact.portal_enabled", contact))
+    await activity.record_many(conn, tenant, subject.actor, entries)
+    await events.record_many(conn, tenant, new_events)
+    for row in rows:
+        if row["portal_invitation_sent_at"] is not None:
+            await portal.invite(conn, tenant, subject.actor, row, settings.public_url)
+    return created
+
+
+async def create(
+    conn: AsyncConnection, subject: Subject, body: ContactCreate, settings: Settings
+) -> tuple[dict[str, Any], int]:
+    """A new contact (a batch of one: bulk create and import share `insert_prepared`)."""
+    row = prepare(body, settings)
+    await _require_client(conn, subject.tenant, body.client_id)
+    await _check_email_free(conn, subject.tenant, row["email_key"])
+    [contact] = await insert_prepared(conn, subject, [row], settings)
     return contact, 1
 
 

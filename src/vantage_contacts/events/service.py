@@ -1,4 +1,4 @@
-"""Writing events: the event row and its webhook deliveries, in the caller's transaction.
+"""Writing events: the event rows and their webhook deliveries, in the caller's transaction.
 
 Because both are written with the change itself, an event is never lost when the change
 commits, and never announced when it rolls back.
@@ -6,7 +6,8 @@ commits, and never announced when it rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert
@@ -21,6 +22,13 @@ from vantage_contacts.models import events
 from vantage_contacts.webhooks import repository as webhooks
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    data: Mapping[str, Any]  # the object as the API returns it
+    changed_fields: Iterable[str] | None = None
+
+
 async def record(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -30,50 +38,65 @@ async def record(
     *,
     only_endpoint: str | None = None,
 ) -> str:
-    """Write one event for `data` (an object as the API returns it); returns the event id."""
-    event_id = new_id("evt")
-    object_type, _, _ = event_type.partition(".")
+    """Write one event; returns its id. `only_endpoint` sends it to that webhook alone."""
+    ids = await record_many(
+        conn, tenant, [NewEvent(event_type, data, changed_fields)], only_endpoint=only_endpoint
+    )
+    return ids[0]
+
+
+async def record_many(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    new_events: Sequence[NewEvent],
+    *,
+    only_endpoint: str | None = None,
+) -> list[str]:
+    """Write events and their deliveries with one batched insert each."""
+    if not new_events:
+        return []
     now = utcnow()
-    await conn.execute(
-        insert(events).values(
+    rows = [
+        {
             **tenant_values(tenant),
-            id=event_id,
-            type=event_type,
-            object_type=object_type,
-            object_id=str(data["id"]),
-            data=dict(data),
-            changed_fields=sorted(changed_fields) if changed_fields is not None else None,
-            created_at=now,
-        )
-    )
+            "id": new_id("evt"),
+            "type": event.type,
+            "object_type": event.type.partition(".")[0],
+            "object_id": str(event.data["id"]),
+            "data": dict(event.data),
+            "changed_fields": (
+                sorted(event.changed_fields) if event.changed_fields is not None else None
+            ),
+            "created_at": now,
+        }
+        for event in new_events
+    ]
+    await conn.execute(insert(events), rows)
     if only_endpoint is not None:
-        targets = [only_endpoint]
+        subscriptions = [(only_endpoint, [ALL])]
     else:
-        targets = [
-            endpoint["id"]
-            for endpoint in await webhooks.active_endpoints(conn, tenant)
-            if ALL in endpoint["events"] or event_type in endpoint["events"]
-        ]
-    await webhooks.insert_deliveries(
-        conn,
-        [
-            {
-                **tenant_values(tenant),
-                "id": new_id("del"),
-                "message_id": new_id("msg"),
-                "endpoint_id": endpoint_id,
-                "event_id": event_id,
-                "event_type": event_type,
-                "status": "pending",
-                "attempt_count": 0,
-                "next_attempt_at": now,
-                "lease_until": None,
-                "last_status_code": None,
-                "last_error": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for endpoint_id in targets
-        ],
-    )
-    return event_id
+        endpoints = await webhooks.active_endpoints(conn, tenant)
+        subscriptions = [(e["id"], e["events"]) for e in endpoints]
+    deliveries = [
+        {
+            **tenant_values(tenant),
+            "id": new_id("del"),
+            "message_id": new_id("msg"),
+            "endpoint_id": endpoint_id,
+            "event_id": row["id"],
+            "event_type": row["type"],
+            "status": "pending",
+            "attempt_count": 0,
+            "next_attempt_at": now,
+            "lease_until": None,
+            "last_status_code": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row in rows
+        for endpoint_id, types in subscriptions
+        if ALL in types or row["type"] in types
+    ]
+    await webhooks.insert_deliveries(conn, deliveries)
+    return [row["id"] for row in rows]

@@ -1,0 +1,172 @@
+"""Bulk create, update and delete: each item succeeds or fails on its own, unless `atomic`.
+
+Create checks every item first with a handful of batched queries, then inserts all the good
+ones with batched statements (the path CSV imports take too). Update and delete run each item
+in a savepoint, so one failing item rolls back alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.auth.subject import Subject
+from vantage_contacts.clients import repository as clients_repository
+from vantage_contacts.config import Settings
+from vantage_contacts.contacts import repository, service
+from vantage_contacts.contacts.schemas import ContactCreate, ContactUpdate
+from vantage_contacts.errors import APIError, Conflict, NotFound, from_validation_error
+
+MAX_ITEMS = 100
+
+
+@dataclass
+class BulkResult:
+    data: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, where: dict[str, Any], error: APIError) -> None:
+        self.errors.append({**where, "error": error.body()["error"]})
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "errors": self.errors,
+            "summary": {"succeeded": len(self.data), "failed": len(self.errors)},
+        }
+
+
+class BulkFailed(APIError):
+    """An `atomic` request in which some items failed: nothing was done."""
+
+    status_code = 422
+    code = "bulk_failed"
+
+    def __init__(self, result: BulkResult) -> None:
+        count = len(result.errors)
+        super().__init__(
+            f"{count} item(s) failed, so nothing was done (atomic).",
+            extra={"items": result.errors},
+        )
+
+
+def parse_item(raw: Any) -> ContactCreate:
+    """One item of a bulk create, validated like the body of a single create."""
+    try:
+        return ContactCreate.model_validate(raw)
+    except ValidationError as error:
+        details = [{**detail, "loc": ("body", *detail["loc"])} for detail in error.errors()]
+        raise from_validation_error(RequestValidationError(details)) from None
+
+
+async def create_many(
+    conn: AsyncConnection,
+    subject: Subject,
+    items: Sequence[Any],
+    settings: Settings,
+    *,
+    first_index: int = 0,
+) -> BulkResult:
+    """Create what can be created; the result lists each item by its index."""
+    result = BulkResult()
+    prepared: list[tuple[int, dict[str, Any]]] = []
+    for offset, raw in enumerate(items):
+        index = first_index + offset
+        try:
+            prepared.append((index, service.prepare(parse_item(raw), settings)))
+        except APIError as error:
+            result.fail({"index": index}, error)
+
+    tenant = subject.tenant
+    clients = await clients_repository.live_ids(conn, tenant, {r["client_id"] for _, r in prepared})
+    taken = await repository.email_owners(
+        conn, tenant, {r["email_key"] for _, r in prepared if r["email_key"]}
+    )
+    primary_for: dict[str, int] = {}
+    ready: list[tuple[int, dict[str, Any]]] = []
+    for index, row in prepared:
+        refusal = _conflict(row, clients, taken, primary_for)
+        if refusal is not None:
+            result.fail({"index": index}, refusal)
+            continue
+        if row["email_key"]:
+            taken[row["email_key"]] = row["id"]
+        if row["is_primary"]:
+            primary_for[row["client_id"]] = index
+        ready.append((index, row))
+
+    created = await service.insert_prepared(conn, subject, [row for _, row in ready], settings)
+    for (index, row), contact in zip(ready, created, strict=True):
+        result.data.append({"index": index, "id": row["id"], "contact": contact})
+    result.errors.sort(key=lambda e: e["index"])
+    return result
+
+
+def _conflict(
+    row: dict[str, Any],
+    clients: set[str],
+    taken: dict[str, str],
+    primary_for: dict[str, int],
+) -> APIError | None:
+    if row["client_id"] not in clients:
+        return NotFound("client", row["client_id"])
+    owner = taken.get(row["email_key"]) if row["email_key"] else None
+    if owner is not None:
+        return Conflict(
+            "Another contact already has this email address.",
+            field="email",
+            extra={"existing_id": owner},
+        )
+    if row["is_primary"] and row["client_id"] in primary_for:
+        return Conflict(
+            f"Item {primary_for[row['client_id']]} already makes a primary contact for this "
+            "client; a client has one primary contact.",
+            field="is_primary",
+        )
+    return None
+
+
+Action = Callable[[AsyncConnection, str], Awaitable[dict[str, Any]]]
+
+
+async def each_id(conn: AsyncConnection, ids: Sequence[str], action: Action) -> BulkResult:
+    """Run `action` for every id in its own savepoint; a failure rolls back that item alone."""
+    result = BulkResult()
+    for contact_id in ids:
+        try:
+            async with conn.begin_nested():
+                result.data.append(await action(conn, contact_id))
+        except APIError as error:
+            result.fail({"id": contact_id}, error)
+        except IntegrityError:
+            conflict = Conflict("This conflicts with a change made at the same moment.")
+            result.fail({"id": contact_id}, conflict)
+    return result
+
+
+async def update_many(
+    conn: AsyncConnection,
+    subject: Subject,
+    ids: Sequence[str],
+    updates: ContactUpdate,
+    settings: Settings,
+) -> BulkResult:
+    async def update_one(conn: AsyncConnection, contact_id: str) -> dict[str, Any]:
+        contact, _ = await service.update(conn, subject, contact_id, updates, None, settings)
+        return {"id": contact_id, "contact": contact}
+
+    return await each_id(conn, ids, update_one)
+
+
+async def delete_many(conn: AsyncConnection, subject: Subject, ids: Sequence[str]) -> BulkResult:
+    async def delete_one(conn: AsyncConnection, contact_id: str) -> dict[str, Any]:
+        await service.delete(conn, subject, contact_id, None)
+        return {"id": contact_id, "deleted": True}
+
+    return await each_id(conn, ids, delete_one)
