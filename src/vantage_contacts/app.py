@@ -16,6 +16,7 @@ from vantage_contacts.contacts.endpoints import router as contacts_router
 from vantage_contacts.docs import install_docs
 from vantage_contacts.errors import install_error_handlers
 from vantage_contacts.events.endpoints import router as events_router
+from vantage_contacts.imports.endpoints import router as imports_router
 from vantage_contacts.logs import configure_logging
 from vantage_contacts.middleware import RequestContextMiddleware
 from vantage_contacts.ops.endpoints import router as ops_router
@@ -68,12 +69,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_docs(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        large_bodies={"/v1/contacts/imports": settings.max_import_bytes},
+    )
     routers = (
         ops_router,
         clients_router,
         portal_api_router,
-        bulk_router,  # before /v1/contacts/{contact_id}, which would match "bulk"
+        # Before /v1/contacts/{contact_id}, which would match "bulk" and "imports".
+        bulk_router,
+        imports_router,
         contacts_router,
         tickets_router,
         events_router,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from vantage_contacts.auth import keys
 from vantage_contacts.auth.subject import Mode
 from vantage_contacts.config import get_settings
 from vantage_contacts.db import Database
+from vantage_contacts.errors import APIError
 from vantage_contacts.kit.clock import rfc3339
 from vantage_contacts.migrate import upgrade
 from vantage_contacts.models import api_keys
@@ -124,6 +126,127 @@ def worker() -> None:
     asyncio.run(_run())
 
 
+def _mode(mode: str) -> Mode:
+    if mode not in ("live", "test"):
+        raise typer.BadParameter("mode must be live or test", param_hint="--mode")
+    return mode  # type: ignore[return-value]
+
+
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        header, sep, field = pair.rpartition("=")
+        if not sep or not header:
+            raise typer.BadParameter(f"{pair!r} is not HEADER=field", param_hint="--map")
+        mapping[header] = field
+    return mapping
+
+
+@app.command("import")
+def import_csv(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A UTF-8 CSV file.")],
+    workspace: Annotated[str, typer.Option(help="Workspace name.")] = DEFAULT_WORKSPACE,
+    mode: Annotated[str, typer.Option(help="live or test.")] = "test",
+    client_id: Annotated[str | None, typer.Option(help="Every row's client.")] = None,
+    client_column: Annotated[
+        str | None, typer.Option(help="Column holding each row's client (id, name or slug).")
+    ] = None,
+    map_: Annotated[
+        list[str],
+        typer.Option("--map", help='"CSV Header=field"; repeat it. "Header=" skips a column.'),
+    ] = [],  # noqa: B006 - typer reads the default; it is never mutated
+    dry_run: Annotated[bool, typer.Option(help="Check every row; change nothing.")] = False,
+    errors: Annotated[
+        Path | None, typer.Option(help="Where to write failing rows (default FILE.errors.csv).")
+    ] = None,
+) -> None:
+    """Import contacts from a CSV file, in committed chunks; run it again to resume."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from vantage_contacts.imports import files, service
+
+    settings = get_settings()
+    tenant_mode = _mode(mode)
+    options = service.ImportOptions(client_id, client_column, _mapping(map_))
+    errors_path = errors or file.with_suffix(".errors.csv")
+    asyncio.run(_migrate())
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+
+    async def _run() -> files.ImportSummary:
+        database = Database(settings.database_url, pool_size=2)
+        try:
+            tenant = await files.tenant_named(database, workspace, tenant_mode)
+            with Progress(*Progress.get_default_columns()[:1], *columns, console=console) as bar:
+                task = bar.add_task("Importing" if not dry_run else "Checking", total=None)
+                return await files.import_file(
+                    database,
+                    settings,
+                    tenant,
+                    file,
+                    options,
+                    dry_run=dry_run,
+                    errors_path=errors_path,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        summary = asyncio.run(_run())
+    except files.WorkspaceMissing:
+        console.print(f"[red]No workspace named {workspace!r}.[/red]")
+        raise typer.Exit(1) from None
+    except APIError as error:
+        console.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
+    if summary.resumed_at:
+        console.print(f"Resumed job {summary.job_id} after row {summary.resumed_at}.")
+    verb = "would be created" if dry_run else "created"
+    console.print(f"{summary.created} contact(s) {verb}; {summary.failed} row(s) failed.")
+    if summary.failed:
+        console.print(f"Failing rows are listed in {errors_path}.")
+
+
+@app.command("export")
+def export_csv(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the CSV.")],
+    workspace: Annotated[str, typer.Option(help="Workspace name.")] = DEFAULT_WORKSPACE,
+    mode: Annotated[str, typer.Option(help="live or test.")] = "test",
+    client_id: Annotated[str | None, typer.Option(help="Only this client's contacts.")] = None,
+) -> None:
+    """Export contacts to a CSV file with the create body's columns (import reads it back)."""
+    from rich.progress import Progress
+
+    from vantage_contacts.imports import files
+
+    settings = get_settings()
+    tenant_mode = _mode(mode)
+    asyncio.run(_migrate())
+
+    async def _run() -> int:
+        database = Database(settings.database_url, pool_size=2)
+        try:
+            tenant = await files.tenant_named(database, workspace, tenant_mode)
+            with Progress(console=console) as bar:
+                task = bar.add_task("Exporting", total=None)
+                return await files.export_file(
+                    database,
+                    tenant,
+                    file,
+                    client_id,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        written = asyncio.run(_run())
+    except files.WorkspaceMissing:
+        console.print(f"[red]No workspace named {workspace!r}.[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"Wrote {written} contact(s) to {file}.")
+
+
 @keys_app.command("create")
 def keys_create(
     workspace: Annotated[str, typer.Option(help="Workspace name; created if new.")],
@@ -131,10 +254,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key.")] = "default",
 ) -> None:
     """Create an API key. The secret is printed once, alone on the last line."""
-    if mode not in ("live", "test"):
-        raise typer.BadParameter("mode must be live or test", param_hint="--mode")
+    key_mode = _mode(mode)
     asyncio.run(_migrate())
-    key_id, secret = asyncio.run(_create_key(workspace, mode, name))  # type: ignore[arg-type]
+    key_id, secret = asyncio.run(_create_key(workspace, key_mode, name))
     console.print(f"Created {mode} key {key_id} for workspace '{workspace}'. Keep it secret:")
     print(secret)
 

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=20, ge=1)
     default_phone_region: str = "US"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_import_bytes: int = Field(default=64 * 1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
     run_worker: bool = Field(

@@ -14,6 +14,7 @@ from vantage_contacts.config import Settings
 from vantage_contacts.db import Database
 from vantage_contacts.email.senders import sender_from_settings
 from vantage_contacts.email.worker import EmailWorker
+from vantage_contacts.imports.worker import ImportWorker
 from vantage_contacts.portal.housekeeping import PortalHousekeeper
 from vantage_contacts.webhooks.delivery import Deliverer
 
@@ -34,6 +35,7 @@ async def run_worker(database: Database, settings: Settings, stop: asyncio.Event
             group.create_task(deliverer.run(stop))
             group.create_task(mailer.run(stop))
             group.create_task(PortalHousekeeper(database, settings.public_url).run(stop))
+            group.create_task(ImportWorker(database, settings).run(stop))
     finally:
         await deliverer.close()
         log.info("worker stopped")

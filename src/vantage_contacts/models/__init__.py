@@ -15,6 +15,7 @@ from vantage_contacts.models.counters import counters
 from vantage_contacts.models.emails import emails
 from vantage_contacts.models.events import events
 from vantage_contacts.models.idempotency import idempotency_keys
+from vantage_contacts.models.imports import contact_imports
 from vantage_contacts.models.portal import portal_reset_requests, portal_sessions, portal_tokens
 from vantage_contacts.models.tickets import tickets
 from vantage_contacts.models.webhooks import webhook_attempts, webhook_deliveries, webhook_endpoints
@@ -24,6 +25,7 @@ __all__ = [
     "activity",
     "api_keys",
     "clients",
+    "contact_imports",
     "contacts",
     "counters",
     "emails",

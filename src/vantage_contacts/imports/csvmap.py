@@ -1,0 +1,132 @@
+"""From CSV rows to create bodies: which column is which field, and cell values to JSON values."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vantage_contacts.contacts.schemas import ContactCreate
+
+FIELDS = tuple(ContactCreate.model_fields)
+BOOLEAN_FIELDS = {
+    name for name, info in ContactCreate.model_fields.items() if "bool" in str(info.annotation)
+}
+_TRUE = {"true", "yes", "y", "1", "t", "x"}
+_FALSE = {"false", "no", "n", "0", "f"}
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+# Usual header spellings (after lowercasing and reducing punctuation to spaces) → field.
+ALIASES = {
+    "full name": "name",
+    "contact name": "name",
+    "contact": "name",
+    "e mail": "email",
+    "email address": "email",
+    "mail": "email",
+    "phone number": "phone",
+    "office phone": "phone",
+    "work phone": "phone",
+    "telephone": "phone",
+    "tel": "phone",
+    "mobile phone": "mobile",
+    "cell": "mobile",
+    "cell phone": "mobile",
+    "job title": "title",
+    "position": "title",
+    "dept": "department",
+    "primary": "is_primary",
+    "billing": "is_billing",
+    "technical": "is_technical",
+    "portal": "portal_access",
+    "client": "client_id",
+    "client id": "client_id",
+}
+
+
+def header_key(header: str) -> str:
+    return _NOT_WORD.sub(" ", header.strip().lower()).strip()
+
+
+class MappingError(ValueError):
+    """The columns cannot be mapped (unknown field, no name column, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    fields: dict[int, str]  # column index → create field
+    client_column: int | None
+
+    @classmethod
+    def build(
+        cls,
+        header: Sequence[str],
+        overrides: Mapping[str, str] | None = None,
+        client_column: str | None = None,
+    ) -> ColumnMap:
+        """Columns named like fields (or their usual aliases) map to them; `overrides` maps a
+        header to a field (or to "" to skip it)."""
+        by_key = {header_key(h): i for i, h in enumerate(header)}
+        fields: dict[int, str] = {}
+        for i, text in enumerate(header):
+            key = header_key(text)
+            name = key.replace(" ", "_")
+            if name in FIELDS:
+                fields[i] = name
+            elif key in ALIASES:
+                fields[i] = ALIASES[key]
+        for column, field in (overrides or {}).items():
+            if header_key(column) not in by_key:
+                raise MappingError(
+                    f"The mapping names a column the file does not have: {column!r}."
+                )
+            index = by_key[header_key(column)]
+            if not field:
+                fields.pop(index, None)
+            elif field not in FIELDS:
+                raise MappingError(f"Unknown field {field!r}; use one of: {', '.join(FIELDS)}.")
+            else:
+                fields[index] = field
+        client_index = None
+        if client_column is not None:
+            if header_key(client_column) not in by_key:
+                raise MappingError(f"No column {client_column!r} in the file.")
+            client_index = by_key[header_key(client_column)]
+            fields.pop(client_index, None)
+        if "name" not in fields.values():
+            raise MappingError("No column maps to 'name' (map one with Header=name).")
+        return cls(fields, client_index)
+
+
+def cell_value(field: str, text: str) -> Any:
+    """A cell as the JSON value the create body expects; unreadable booleans stay text, so
+    validation reports them."""
+    if field in BOOLEAN_FIELDS:
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    return text.strip()
+
+
+def item(row: Sequence[str], columns: ColumnMap, client_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for index, field in columns.fields.items():
+        if index < len(row) and row[index].strip():
+            body[field] = cell_value(field, row[index])
+    if client_id is not None:
+        body["client_id"] = client_id
+    return body
+
+
+def read_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows of a CSV text (empty lines skipped)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise MappingError("The file is empty.")
+    return header, [row for row in reader if any(cell.strip() for cell in row)]

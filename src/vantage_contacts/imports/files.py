@@ -1,0 +1,166 @@
+"""CSV files on the operator's machine: import one (resumable) and export contacts to one."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.auth.subject import SYSTEM, Mode, Tenant
+from vantage_contacts.config import Settings
+from vantage_contacts.contacts.schemas import to_wire
+from vantage_contacts.db import Database
+from vantage_contacts.imports import service
+from vantage_contacts.imports.csvmap import FIELDS
+from vantage_contacts.kit.scoping import in_tenant
+from vantage_contacts.models import contacts, workspaces
+
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+EXPORT_COLUMNS = ("id", *FIELDS, "created_at", "updated_at")
+EXPORT_PAGE = 1000
+
+
+class WorkspaceMissing(LookupError):
+    pass
+
+
+async def tenant_named(database: Database, workspace: str, mode: Mode) -> Tenant:
+    async with database.read() as conn:
+        found = await conn.scalar(select(workspaces.c.id).where(workspaces.c.name == workspace))
+    if found is None:
+        raise WorkspaceMissing(workspace)
+    return Tenant(str(found), mode)
+
+
+@dataclass
+class ImportSummary:
+    job_id: str
+    resumed_at: int
+    total: int
+    created: int
+    failed: int
+
+
+async def import_file(
+    database: Database,
+    settings: Settings,
+    tenant: Tenant,
+    path: Path,
+    options: service.ImportOptions,
+    *,
+    dry_run: bool,
+    errors_path: Path,
+    progress: Progress,
+) -> ImportSummary:
+    """Import `path` in committed chunks. Run again after a crash, it resumes after the last
+    committed row (the same file is recognised by its hash). Every failing row is written to
+    `errors_path` with its line number."""
+    text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    async with database.write() as conn:
+        found = await service.unfinished_for_file(conn, tenant, service.file_hash(text))
+        if dry_run:  # nothing is written on a dry run, the job row included
+            job = await service.build_job(conn, tenant, SYSTEM, text, path.name, options)
+        elif found is not None:
+            job = dict(found)
+        else:
+            job = await service.create_job(conn, tenant, SYSTEM, text, path.name, options)
+    run = service.ImportRun(job, settings)
+    resumed_at = run.job["processed_rows"]
+    mode = "a" if resumed_at else "w"
+    with errors_path.open(mode, newline="", encoding="utf-8") as report:
+        writer = csv.writer(report)
+        if not resumed_at:
+            writer.writerow(["row", "code", "field", "message", "detail"])
+        progress(resumed_at, len(run.rows))
+        while not run.done:
+            for error in await run.next_chunk(database, dry_run=dry_run):
+                detail = error["error"]
+                writer.writerow(
+                    [
+                        error["row"],
+                        detail["code"],
+                        detail.get("field") or "",
+                        detail["message"],
+                        orjson.dumps(detail).decode(),
+                    ]
+                )
+            progress(run.job["processed_rows"], len(run.rows))
+    return ImportSummary(
+        job_id=job["id"],
+        resumed_at=resumed_at,
+        total=len(run.rows),
+        created=run.job["created_count"],
+        failed=run.job["failed_count"],
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+def _flat(contact: dict[str, Any]) -> list[Any]:
+    wire = to_wire(contact)
+    values = {
+        "id": wire["id"],
+        **{field: contact[field] for field in FIELDS},
+        "created_at": wire["created_at"],
+        "updated_at": wire["updated_at"],
+    }
+    return [_cell(values[column]) for column in EXPORT_COLUMNS]
+
+
+async def _page(
+    conn: AsyncConnection, tenant: Tenant, client_id: str | None, after: tuple[Any, str] | None
+) -> list[dict[str, Any]]:
+    """The next page in (created_at, id) order: keyset pagination stays fast at any depth."""
+    query = select(contacts).where(in_tenant(contacts, tenant), contacts.c.deleted_at.is_(None))
+    if client_id is not None:
+        query = query.where(contacts.c.client_id == client_id)
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(
+            or_(
+                contacts.c.created_at > created_at,
+                (contacts.c.created_at == created_at) & (contacts.c.id > last_id),
+            )
+        )
+    query = query.order_by(contacts.c.created_at, contacts.c.id).limit(EXPORT_PAGE)
+    return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def export_file(
+    database: Database, tenant: Tenant, path: Path, client_id: str | None, progress: Progress
+) -> int:
+    """Write every live contact (of one client, if given) as flat CSV columns; how many."""
+    async with database.read() as conn:
+        count_query = select(func.count()).where(
+            in_tenant(contacts, tenant), contacts.c.deleted_at.is_(None)
+        )
+        if client_id is not None:
+            count_query = count_query.where(contacts.c.client_id == client_id)
+        total = int(await conn.scalar(count_query) or 0)
+    written = 0
+    progress(0, total)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        after: tuple[Any, str] | None = None
+        while True:
+            async with database.read() as conn:
+                rows = await _page(conn, tenant, client_id, after)
+            if not rows:
+                break
+            writer.writerows(_flat(row) for row in rows)
+            written += len(rows)
+            after = (rows[-1]["created_at"], rows[-1]["id"])
+            progress(written, max(total, written))
+    return written

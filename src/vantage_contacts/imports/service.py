@@ -1,0 +1,256 @@
+"""Import jobs: created from a CSV text, run chunk by chunk, each chunk committed with the job's
+progress, so a crash loses nothing and a resumed job never creates a row twice."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.auth.subject import Actor, Subject, Tenant
+from vantage_contacts.clients import repository as clients_repository
+from vantage_contacts.config import Settings
+from vantage_contacts.contacts import bulk
+from vantage_contacts.db import Database
+from vantage_contacts.errors import Conflict, NotFound, ValidationFailed
+from vantage_contacts.events import service as events
+from vantage_contacts.imports import csvmap
+from vantage_contacts.kit.clock import rfc3339, utcnow
+from vantage_contacts.kit.ids import new_id
+from vantage_contacts.kit.normalize import fold
+from vantage_contacts.kit.scoping import in_tenant, tenant_values
+from vantage_contacts.models import clients, contact_imports
+
+CHUNK_ROWS = 500
+ERRORS_KEPT = 1000  # on the job; the command line writes every error to its report file
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    client_id: str | None = None
+    client_column: str | None = None
+    mapping: Mapping[str, str] | None = None
+
+
+def file_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def wire(job: Mapping[Any, Any]) -> dict[str, Any]:
+    leased = job["lease_until"] is not None and job["lease_until"] > utcnow()
+    status = job["status"]
+    if status == "pending" and (leased or job["processed_rows"] > 0):
+        status = "processing"
+    return {
+        "id": job["id"],
+        "status": status,
+        "filename": job["filename"],
+        "total_rows": job["total_rows"],
+        "processed_rows": job["processed_rows"],
+        "created": job["created_count"],
+        "failed": job["failed_count"],
+        "errors": job["row_errors"],
+        "failure": job["failure"],
+        "created_at": rfc3339(job["created_at"]),
+        "updated_at": rfc3339(job["updated_at"]),
+        "completed_at": rfc3339(job["completed_at"]),
+    }
+
+
+async def build_job(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    actor: Actor,
+    text: str,
+    filename: str | None,
+    options: ImportOptions,
+) -> dict[str, Any]:
+    """A new job after checking the file's columns and the options (422 / 404)."""
+    try:
+        header, rows = csvmap.read_rows(text)
+        columns = csvmap.ColumnMap.build(header, options.mapping, options.client_column)
+    except csvmap.MappingError as error:
+        raise ValidationFailed.one("file", str(error), "invalid_csv") from None
+    has_client_column = "client_id" in columns.fields.values()
+    if options.client_id is None and options.client_column is None and not has_client_column:
+        raise ValidationFailed.one(
+            "client_id",
+            "Give client_id, or client_column naming the column of clients.",
+            "required",
+        )
+    if (
+        options.client_id is not None
+        and await clients_repository.get(conn, tenant, options.client_id) is None
+    ):
+        raise NotFound("client", options.client_id)
+    now = utcnow()
+    job: dict[str, Any] = {
+        "id": new_id("imp"),
+        "status": "pending",
+        "filename": filename,
+        "file_hash": file_hash(text),
+        "csv_text": text,
+        "options": {
+            "client_id": options.client_id,
+            "client_column": options.client_column,
+            "mapping": dict(options.mapping or {}),
+            "actor": actor.wire(),
+        },
+        "total_rows": len(rows),
+        "processed_rows": 0,
+        "created_count": 0,
+        "failed_count": 0,
+        "row_errors": [],
+        "failure": None,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "completed_at": None,
+        "created_at": now,
+        "updated_at": now,
+        **tenant_values(tenant),
+    }
+    return job
+
+
+async def create_job(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    actor: Actor,
+    text: str,
+    filename: str | None,
+    options: ImportOptions,
+) -> dict[str, Any]:
+    """Check the file and the options, then queue the job."""
+    job = await build_job(conn, tenant, actor, text, filename, options)
+    await conn.execute(insert(contact_imports).values(job))
+    return job
+
+
+async def get(conn: AsyncConnection, tenant: Tenant, import_id: str) -> RowMapping | None:
+    query = select(contact_imports).where(
+        in_tenant(contact_imports, tenant), contact_imports.c.id == import_id
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+async def unfinished_for_file(
+    conn: AsyncConnection, tenant: Tenant, digest: str
+) -> RowMapping | None:
+    query = select(contact_imports).where(
+        in_tenant(contact_imports, tenant),
+        contact_imports.c.file_hash == digest,
+        contact_imports.c.status == "pending",
+    )
+    return (await conn.execute(query.limit(1))).mappings().first()
+
+
+class _DryRun(Exception):
+    pass
+
+
+class ImportRun:
+    """Runs one job's chunks. Parses the CSV once; each chunk is one transaction."""
+
+    def __init__(self, job: Mapping[Any, Any], settings: Settings) -> None:
+        self.job = dict(job)
+        self.settings = settings
+        self.tenant = Tenant(job["workspace_id"], job["mode"])
+        options = job["options"]
+        actor = options.get("actor") or {"type": "system", "id": None}
+        self.subject = Subject(self.tenant, Actor(actor["type"], actor["id"]))
+        self.client_id: str | None = options.get("client_id")
+        header, self.rows = csvmap.read_rows(job["csv_text"])
+        self.columns = csvmap.ColumnMap.build(
+            header, options.get("mapping"), options.get("client_column")
+        )
+        self.client_names: dict[str, str] | None = None
+
+    @property
+    def done(self) -> bool:
+        return bool(self.job["status"] != "pending")
+
+    async def _clients_by_name(self, conn: AsyncConnection) -> dict[str, str]:
+        """Client column values may be ids, names or email slugs."""
+        if self.client_names is None:
+            found = await conn.execute(
+                select(clients.c.id, clients.c.name_folded, clients.c.email_slug).where(
+                    in_tenant(clients, self.tenant), clients.c.deleted_at.is_(None)
+                )
+            )
+            self.client_names = {}
+            for client_id, name, slug in found.all():
+                self.client_names.setdefault(name, client_id)
+                self.client_names.setdefault(slug, client_id)
+        return self.client_names
+
+    async def _items(self, conn: AsyncConnection, rows: list[list[str]]) -> list[dict[str, Any]]:
+        items = [csvmap.item(row, self.columns, self.client_id) for row in rows]
+        column = self.columns.client_column
+        if column is not None:
+            names = await self._clients_by_name(conn)
+            for row, body in zip(rows, items, strict=True):
+                value = row[column].strip() if column < len(row) else ""
+                body["client_id"] = (
+                    value if value.startswith("cli_") else names.get(fold(value), value)
+                )
+        return items
+
+    async def next_chunk(
+        self, database: Database, *, dry_run: bool = False, chunk_rows: int = CHUNK_ROWS
+    ) -> list[dict[str, Any]]:
+        """Process the next chunk; returns its row errors (`row` is the CSV line number)."""
+        start = self.job["processed_rows"]
+        chunk = self.rows[start : start + chunk_rows]
+        try:
+            async with database.write() as conn:
+                items = await self._items(conn, chunk)
+                result = await bulk.create_many(
+                    conn, self.subject, items, self.settings, first_index=start
+                )
+                errors = [{"row": e["index"] + 2, "error": e["error"]} for e in result.errors]
+                values = self._progress(start + len(chunk), len(result.data), errors)
+                if not dry_run:
+                    await self._save(conn, start, values)
+                self.job.update(values)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        return errors
+
+    def _progress(
+        self, processed: int, created: int, errors: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        now = utcnow()
+        values: dict[str, Any] = {
+            "processed_rows": processed,
+            "created_count": self.job["created_count"] + created,
+            "failed_count": self.job["failed_count"] + len(errors),
+            "row_errors": (self.job["row_errors"] + errors)[:ERRORS_KEPT],
+            "updated_at": now,
+        }
+        if processed >= len(self.rows):
+            values |= {"status": "completed", "completed_at": now, "lease_until": None}
+        return values
+
+    async def _save(self, conn: AsyncConnection, start: int, values: dict[str, Any]) -> None:
+        """Progress commits with the chunk's rows, only if nobody else moved the job on."""
+        moved = await conn.execute(
+            update(contact_imports)
+            .where(
+                in_tenant(contact_imports, self.tenant),
+                contact_imports.c.id == self.job["id"],
+                contact_imports.c.processed_rows == start,
+                contact_imports.c.status == "pending",
+            )
+            .values(values)
+        )
+        if moved.rowcount != 1:
+            raise Conflict("Another worker is running this import.")
+        if values.get("status") == "completed":
+            await events.record(conn, self.tenant, "import.completed", wire({**self.job, **values}))
