@@ -14,6 +14,7 @@ from vantage_contacts.config import Settings, get_settings
 from vantage_contacts.contacts.bulk_endpoints import router as bulk_router
 from vantage_contacts.contacts.endpoints import router as contacts_router
 from vantage_contacts.docs import install_docs
+from vantage_contacts.duplicates.merge_endpoints import router as merge_router
 from vantage_contacts.errors import install_error_handlers
 from vantage_contacts.events.endpoints import router as events_router
 from vantage_contacts.imports.endpoints import router as imports_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets_router,
         events_router,
         webhooks_router,
+        merge_router,
         portal_pages_router,
     )
     for router in routers:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -49,9 +50,10 @@ async def record_many(
             "changes": change_list(changes or {}),
             "actor_type": actor.type,
             "actor_id": actor.id,
-            "created_at": now,
+            # One microsecond apart, so a batch lists in the order it happened.
+            "created_at": now + timedelta(microseconds=position),
         }
-        for contact_id, action, changes in entries
+        for position, (contact_id, action, changes) in enumerate(entries)
     ]
     await conn.execute(insert(activity), rows)
 

@@ -89,7 +89,7 @@ async def _check_email_free(
         )
 
 
-async def _demote_other_primary(
+async def demote_other_primary(
     conn: AsyncConnection, subject: Subject, client_id: str, new_primary_id: str
 ) -> None:
     """At most one primary per client: the previous one loses the flag, with its own event."""
@@ -182,7 +182,7 @@ async def insert_prepared(
     tenant = subject.tenant
     for row in rows:
         if row["is_primary"]:
-            await _demote_other_primary(conn, subject, row["client_id"], row["id"])
+            await demote_other_primary(conn, subject, row["client_id"], row["id"])
     await repository.insert_contacts(conn, tenant, rows)
     created = [to_wire(row) for row in rows]
     entries: list[tuple[str, str, Any]] = []
@@ -248,7 +248,7 @@ async def update(
     if "email" in changes:
         await _check_email_free(conn, tenant, normal["email_key"], except_id=contact_id)
     if merged["is_primary"] and ("is_primary" in changes or "client_id" in changes):
-        await _demote_other_primary(conn, subject, merged["client_id"], contact_id)
+        await demote_other_primary(conn, subject, merged["client_id"], contact_id)
     values = {
         **{field: new for field, (_, new) in changes.items()},
         **normal,

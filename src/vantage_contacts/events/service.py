@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -67,9 +68,10 @@ async def record_many(
             "changed_fields": (
                 sorted(event.changed_fields) if event.changed_fields is not None else None
             ),
-            "created_at": now,
+            # One microsecond apart, so a batch lists in the order it happened.
+            "created_at": now + timedelta(microseconds=position),
         }
-        for event in new_events
+        for position, event in enumerate(new_events)
     ]
     await conn.execute(insert(events), rows)
     if only_endpoint is not None:

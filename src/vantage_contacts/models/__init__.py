@@ -12,6 +12,7 @@ from vantage_contacts.models.base import metadata
 from vantage_contacts.models.clients import clients
 from vantage_contacts.models.contacts import contacts
 from vantage_contacts.models.counters import counters
+from vantage_contacts.models.duplicates import dismissed_pairs, duplicate_keys, merges
 from vantage_contacts.models.emails import emails
 from vantage_contacts.models.events import events
 from vantage_contacts.models.idempotency import idempotency_keys
@@ -28,9 +29,12 @@ __all__ = [
     "contact_imports",
     "contacts",
     "counters",
+    "dismissed_pairs",
+    "duplicate_keys",
     "emails",
     "events",
     "idempotency_keys",
+    "merges",
     "metadata",
     "portal_reset_requests",
     "portal_sessions",

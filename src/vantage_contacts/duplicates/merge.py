@@ -1,0 +1,378 @@
+"""Merging two contacts (previewable and undoable), in one transaction.
+
+The path contact survives: its non-empty values win, its empty ones are filled from the other,
+role and communication flags are OR-ed, the higher portal level is kept, notes are joined.
+Tickets, activity and queued emails move to the survivor. The merge is recorded with both
+contacts' prior state and the references moved, so it can be undone while neither changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.activity import service as activity
+from vantage_contacts.auth.subject import Subject, Tenant
+from vantage_contacts.contacts import repository as contacts_repository
+from vantage_contacts.contacts import service as contacts
+from vantage_contacts.contacts.schemas import to_wire
+from vantage_contacts.errors import Conflict, NotFound, ValidationFailed
+from vantage_contacts.events import service as events
+from vantage_contacts.kit.clock import rfc3339, utcnow
+from vantage_contacts.kit.ids import new_id
+from vantage_contacts.kit.scoping import in_tenant, tenant_values
+from vantage_contacts.models import activity as activity_t
+from vantage_contacts.models import contacts as contacts_t
+from vantage_contacts.models import dismissed_pairs, duplicate_keys, emails, merges, tickets
+from vantage_contacts.portal import service as portal
+
+TEXT_FIELDS = ("name", "email", "phone", "mobile", "title", "department")
+FLAG_FIELDS = (
+    "is_primary",
+    "is_billing",
+    "is_technical",
+    "receives_invoices",
+    "receives_reports",
+    "receives_project_updates",
+)
+LEVELS = {"none": 0, "view": 1, "full": 2}
+NOTES_SEPARATOR = "\n\n---\n"
+# The fields an integrator set; undo compares these to say what changed since.
+COMPARED = (*TEXT_FIELDS, *FLAG_FIELDS, "client_id", "portal_access", "notes")
+
+
+# --- snapshots of rows (JSON-safe, reversible) ------------------------------------------------
+
+
+def snapshot(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        column.name: (
+            row[column.name].isoformat()
+            if isinstance(row[column.name], datetime)
+            else row[column.name]
+        )
+        for column in contacts_t.columns
+    }
+
+
+def restore(saved: Mapping[str, Any]) -> dict[str, Any]:
+    values = dict(saved)
+    for column in contacts_t.columns:
+        if column.name.endswith("_at") and isinstance(values.get(column.name), str):
+            values[column.name] = datetime.fromisoformat(values[column.name])
+    return values
+
+
+# --- deciding the survivor's values -------------------------------------------------------------
+
+
+def plan(
+    survivor: Mapping[Any, Any], other: Mapping[Any, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The survivor's new values and, per field, what happened: kept, taken, combined, conflict."""
+    values: dict[str, Any] = {}
+    report: list[dict[str, Any]] = []
+
+    def note(field: str, outcome: str, result: Any) -> None:
+        report.append(
+            {
+                "field": field,
+                "outcome": outcome,
+                "survivor_value": survivor[field],
+                "merged_value": other[field],
+                "result": result,
+            }
+        )
+
+    for field in TEXT_FIELDS:
+        mine, theirs = survivor[field], other[field]
+        if mine:
+            outcome = "conflict" if theirs and theirs != mine else "kept"
+            note(field, outcome, mine)
+        elif theirs:
+            values[field] = theirs
+            note(field, "taken", theirs)
+    for field in FLAG_FIELDS:
+        result = bool(survivor[field] or other[field])
+        if result != survivor[field]:
+            values[field] = result
+            note(field, "taken", result)
+    if LEVELS[other["portal_access"]] > LEVELS[survivor["portal_access"]]:
+        values["portal_access"] = other["portal_access"]
+        note("portal_access", "taken", other["portal_access"])
+    mine_notes, their_notes = survivor["notes"], other["notes"]
+    if their_notes and their_notes != mine_notes:
+        joined = f"{mine_notes}{NOTES_SEPARATOR}{their_notes}" if mine_notes else their_notes
+        values["notes"] = joined[:10_000]
+        note("notes", "combined" if mine_notes else "taken", values["notes"])
+    if survivor["portal_password_hash"] is None and other["portal_password_hash"] is not None:
+        values["portal_password_hash"] = other["portal_password_hash"]
+    if other["portal_last_login_at"] and (
+        survivor["portal_last_login_at"] is None
+        or other["portal_last_login_at"] > survivor["portal_last_login_at"]
+    ):
+        values["portal_last_login_at"] = other["portal_last_login_at"]
+    return values, report
+
+
+async def _pair(
+    conn: AsyncConnection, tenant: Tenant, survivor_id: str, merged_id: str
+) -> tuple[RowMapping, RowMapping]:
+    if survivor_id == merged_id:
+        raise ValidationFailed.one(
+            "merge_contact_id", "A contact cannot be merged with itself.", "same_contact"
+        )
+    survivor = contacts.visible(
+        await contacts_repository.get(conn, tenant, survivor_id, for_update=True), survivor_id
+    )
+    other = contacts.visible(
+        await contacts_repository.get(conn, tenant, merged_id, for_update=True), merged_id
+    )
+    return survivor, other
+
+
+async def preview(
+    conn: AsyncConnection, tenant: Tenant, survivor_id: str, merged_id: str
+) -> dict[str, Any]:
+    survivor, other = await _pair(conn, tenant, survivor_id, merged_id)
+    values, report = plan(survivor, other)
+    moved = await _references(conn, tenant, merged_id)
+    return {
+        "data": to_wire({**survivor, **values}),
+        "fields": report,
+        "moves": {kind: len(ids) for kind, ids in moved.items()},
+    }
+
+
+async def _references(
+    conn: AsyncConnection, tenant: Tenant, contact_id: str
+) -> dict[str, list[str]]:
+    found = {}
+    for kind, table in (("tickets", tickets), ("activity", activity_t), ("emails", emails)):
+        query = select(table.c.id).where(in_tenant(table, tenant), table.c.contact_id == contact_id)
+        found[kind] = [str(i) for i in await conn.scalars(query)]
+    return found
+
+
+_REFERENCE_TABLES = {"tickets": tickets, "activity": activity_t, "emails": emails}
+
+
+async def _move(
+    conn: AsyncConnection, tenant: Tenant, moved: Mapping[str, list[str]], to_contact: str
+) -> None:
+    for kind, ids in moved.items():
+        table = _REFERENCE_TABLES[kind]
+        if ids:
+            await conn.execute(
+                update(table)
+                .where(in_tenant(table, tenant), table.c.id.in_(ids))
+                .values(contact_id=to_contact)
+            )
+
+
+async def merge(
+    conn: AsyncConnection, subject: Subject, survivor_id: str, merged_id: str, region: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge `merged_id` into `survivor_id`; returns the survivor and the merge record."""
+    tenant, actor = subject.tenant, subject.actor
+    survivor, other = await _pair(conn, tenant, survivor_id, merged_id)
+    values, report = plan(survivor, other)
+    now = utcnow()
+    moved = await _references(conn, tenant, merged_id)
+
+    # The merged contact goes first, so its email and primary flag are free for the survivor.
+    gone = {
+        "deleted_at": now,
+        "merged_into": survivor_id,
+        "portal_access": "none",
+        "is_primary": False,
+        "version": other["version"] + 1,
+        "updated_at": now,
+    }
+    await contacts_repository.update_contact(conn, tenant, merged_id, gone)
+    await portal.end_access(conn, tenant, merged_id)
+    await _move(conn, tenant, moved, survivor_id)
+    if moved["tickets"]:
+        await conn.execute(
+            update(tickets)
+            .where(in_tenant(tickets, tenant), tickets.c.id.in_(moved["tickets"]))
+            .values(contact_name=values.get("name", survivor["name"]))
+        )
+    await _forget_pairs(conn, tenant, merged_id)
+
+    if values:
+        if values.get("is_primary") and not survivor["is_primary"]:
+            await contacts.demote_other_primary(conn, subject, survivor["client_id"], survivor_id)
+        normal = contacts.derived({**survivor, **values}, region)
+        values |= normal | {"version": survivor["version"] + 1, "updated_at": now}
+        await contacts_repository.update_contact(conn, tenant, survivor_id, values)
+    after = {**survivor, **values}
+    survivor_wire = to_wire(after)
+
+    record = {
+        "id": new_id("mrg"),
+        "survivor_id": survivor_id,
+        "merged_id": merged_id,
+        "survivor_before": snapshot(survivor),
+        "merged_before": snapshot(other),
+        "survivor_after": snapshot(after),
+        "merged_after_version": gone["version"],
+        "moved": moved,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "created_at": now,
+        "undone_at": None,
+    }
+    await conn.execute(insert(merges).values(**tenant_values(tenant), **record))
+
+    changes = {
+        entry["field"]: (entry["survivor_value"], entry["result"])
+        for entry in report
+        if entry["outcome"] in ("taken", "combined")
+    }
+    await activity.record_many(
+        conn,
+        tenant,
+        actor,
+        [
+            (survivor_id, "merged", {"merged_contact_id": (None, merged_id), **changes}),
+            (merged_id, "merged", {"merged_into": (None, survivor_id)}),
+        ],
+    )
+    deleted = {**to_wire({**other, **gone}), "deleted": True, "merged_into": survivor_id}
+    merged_event = {**survivor_wire, "merged_contact_id": merged_id, "merge_id": record["id"]}
+    await events.record_many(
+        conn,
+        tenant,
+        [
+            events.NewEvent("contact.updated", survivor_wire, changed_fields=changes),
+            events.NewEvent("contact.deleted", deleted),
+            events.NewEvent("contact.merged", merged_event),
+        ],
+    )
+    return survivor_wire, merge_wire({**record, **tenant_values(tenant)})
+
+
+async def _forget_pairs(conn: AsyncConnection, tenant: Tenant, contact_id: str) -> None:
+    await conn.execute(
+        delete(duplicate_keys).where(
+            in_tenant(duplicate_keys, tenant), duplicate_keys.c.contact_id == contact_id
+        )
+    )
+    await conn.execute(
+        delete(dismissed_pairs).where(
+            in_tenant(dismissed_pairs, tenant),
+            (dismissed_pairs.c.contact_a == contact_id)
+            | (dismissed_pairs.c.contact_b == contact_id),
+        )
+    )
+
+
+def merge_wire(record: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "survivor_id": record["survivor_id"],
+        "merged_id": record["merged_id"],
+        "moved": {kind: len(ids) for kind, ids in record["moved"].items()},
+        "actor": {"type": record["actor_type"], "id": record["actor_id"]},
+        "created_at": rfc3339(record["created_at"]),
+        "undone_at": rfc3339(record["undone_at"]),
+    }
+
+
+# --- undo -----------------------------------------------------------------------------------------
+
+
+async def get_record(
+    conn: AsyncConnection, tenant: Tenant, merge_id: str, *, for_update: bool = False
+) -> RowMapping:
+    query = select(merges).where(in_tenant(merges, tenant), merges.c.id == merge_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    if row is None:
+        raise NotFound("merge", merge_id)
+    return row
+
+
+def _first_change(current: Mapping[Any, Any], expected: Mapping[str, Any]) -> str:
+    for field in COMPARED:
+        if current[field] != expected[field]:
+            return field
+    return "updated_at"
+
+
+async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[str, Any]:
+    """Restore both contacts and move the references back, unless either changed since."""
+    tenant, actor = subject.tenant, subject.actor
+    record = await get_record(conn, tenant, merge_id, for_update=True)
+    if record["undone_at"] is not None:
+        raise Conflict("This merge was undone already.")
+    survivor = await contacts_repository.get(conn, tenant, record["survivor_id"], for_update=True)
+    merged = await contacts_repository.get(conn, tenant, record["merged_id"], for_update=True)
+    after = restore(record["survivor_after"])
+    if survivor is None or survivor["deleted_at"] is not None:
+        raise Conflict("The surviving contact was deleted since the merge.", field="deleted")
+    if survivor["version"] != after["version"]:
+        field = _first_change(survivor, after)
+        raise Conflict(f"The surviving contact's {field} changed since the merge.", field=field)
+    if merged is None or merged["version"] != record["merged_after_version"]:
+        raise Conflict("The merged contact changed since the merge.", field="merged_contact_id")
+    survivor_before = restore(record["survivor_before"])
+    merged_before = restore(record["merged_before"])
+    now = utcnow()
+    if merged_before["email_key"]:
+        owner = await contacts_repository.email_owner(
+            conn, tenant, merged_before["email_key"], survivor["id"]
+        )
+        if owner is not None:
+            raise Conflict(
+                "Another contact now has the merged contact's email.",
+                field="email",
+                extra={"existing_id": owner},
+            )
+
+    restored_survivor = {**survivor_before, "version": survivor["version"] + 1, "updated_at": now}
+    restored_merged = {**merged_before, "version": merged["version"] + 1, "updated_at": now}
+    for key in ("workspace_id", "mode", "id"):
+        restored_survivor.pop(key, None)
+        restored_merged.pop(key, None)
+    # The survivor first gives back what it took (an email, the primary flag).
+    await contacts_repository.update_contact(conn, tenant, survivor["id"], restored_survivor)
+    await contacts_repository.update_contact(conn, tenant, merged["id"], restored_merged)
+    moved = record["moved"]
+    await _move(conn, tenant, moved, merged["id"])
+    if moved.get("tickets"):
+        await conn.execute(
+            update(tickets)
+            .where(in_tenant(tickets, tenant), tickets.c.id.in_(moved["tickets"]))
+            .values(contact_name=merged_before["name"])
+        )
+    await conn.execute(
+        update(merges)
+        .where(in_tenant(merges, tenant), merges.c.id == merge_id)
+        .values(undone_at=now)
+    )
+    undone = {"merge_id": (None, merge_id)}
+    await activity.record_many(
+        conn,
+        tenant,
+        actor,
+        [(survivor["id"], "merge_undone", undone), (merged["id"], "merge_undone", undone)],
+    )
+    survivor_row = {**survivor, **restored_survivor}
+    merged_row = {**merged, **restored_merged}
+    await events.record_many(
+        conn,
+        tenant,
+        [
+            events.NewEvent("contact.updated", to_wire(survivor_row)),
+            events.NewEvent("contact.updated", to_wire(merged_row)),
+        ],
+    )
+    return merge_wire({**record, "undone_at": now})
