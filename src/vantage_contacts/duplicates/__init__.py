@@ -1,0 +1,1 @@
+"""Duplicate contacts: matching engine (matching.py) and the API around it."""
