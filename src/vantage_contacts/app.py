@@ -14,6 +14,7 @@ from vantage_contacts.config import Settings, get_settings
 from vantage_contacts.contacts.bulk_endpoints import router as bulk_router
 from vantage_contacts.contacts.endpoints import router as contacts_router
 from vantage_contacts.docs import install_docs
+from vantage_contacts.duplicates.endpoints import router as duplicates_router
 from vantage_contacts.duplicates.merge_endpoints import router as merge_router
 from vantage_contacts.errors import install_error_handlers
 from vantage_contacts.events.endpoints import router as events_router
@@ -79,9 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops_router,
         clients_router,
         portal_api_router,
-        # Before /v1/contacts/{contact_id}, which would match "bulk" and "imports".
+        # Before /v1/contacts/{contact_id}, which would match "bulk", "imports", "duplicates".
         bulk_router,
         imports_router,
+        duplicates_router,
         contacts_router,
         tickets_router,
         events_router,

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from vantage_contacts.config import Settings
 from vantage_contacts.db import Database
+from vantage_contacts.duplicates.worker import DuplicateChecker
 from vantage_contacts.email.senders import sender_from_settings
 from vantage_contacts.email.worker import EmailWorker
 from vantage_contacts.imports.worker import ImportWorker
@@ -36,6 +37,7 @@ async def run_worker(database: Database, settings: Settings, stop: asyncio.Event
             group.create_task(mailer.run(stop))
             group.create_task(PortalHousekeeper(database, settings.public_url).run(stop))
             group.create_task(ImportWorker(database, settings).run(stop))
+            group.create_task(DuplicateChecker(database).run(stop))
     finally:
         await deliverer.close()
         log.info("worker stopped")

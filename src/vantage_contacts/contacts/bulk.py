@@ -21,7 +21,14 @@ from vantage_contacts.clients import repository as clients_repository
 from vantage_contacts.config import Settings
 from vantage_contacts.contacts import repository, service
 from vantage_contacts.contacts.schemas import ContactCreate, ContactUpdate
-from vantage_contacts.errors import APIError, Conflict, NotFound, from_validation_error
+from vantage_contacts.duplicates import service as duplicates
+from vantage_contacts.errors import (
+    APIError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    from_validation_error,
+)
 
 MAX_ITEMS = 100
 
@@ -58,6 +65,9 @@ class BulkFailed(APIError):
 
 def parse_item(raw: Any) -> ContactCreate:
     """One item of a bulk create, validated like the body of a single create."""
+    if not isinstance(raw, dict):
+        # Pydantic's answer would speak of "the request body", which here is the whole list.
+        raise InvalidRequest("Each item must be a JSON object of contact fields.")
     try:
         return ContactCreate.model_validate(raw)
     except ValidationError as error:
@@ -72,8 +82,10 @@ async def create_many(
     settings: Settings,
     *,
     first_index: int = 0,
+    guard: bool = True,
 ) -> BulkResult:
-    """Create what can be created; the result lists each item by its index."""
+    """Create what can be created; the result lists each item by its index, and (with `guard`)
+    the likely duplicates of each created contact."""
     result = BulkResult()
     prepared: list[tuple[int, dict[str, Any]]] = []
     for offset, raw in enumerate(items):
@@ -101,9 +113,14 @@ async def create_many(
             primary_for[row["client_id"]] = index
         ready.append((index, row))
 
-    created = await service.insert_prepared(conn, subject, [row for _, row in ready], settings)
+    rows = [row for _, row in ready]
+    created = await service.insert_prepared(conn, subject, rows, settings)
+    similar = await duplicates.possible_duplicates(conn, tenant, rows) if guard else {}
     for (index, row), contact in zip(ready, created, strict=True):
-        result.data.append({"index": index, "id": row["id"], "contact": contact})
+        done: dict[str, Any] = {"index": index, "id": row["id"], "contact": contact}
+        if similar.get(row["id"]):
+            done["possible_duplicates"] = similar[row["id"]]
+        result.data.append(done)
     result.errors.sort(key=lambda e: e["index"])
     return result
 

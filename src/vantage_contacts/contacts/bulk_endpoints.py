@@ -66,11 +66,18 @@ class ItemError(BaseModel):
     error: dict[str, Any]
 
 
+class PossibleDuplicate(BaseModel):
+    id: str
+    confidence: float
+    match_reason: str
+
+
 class ItemDone(BaseModel):
     index: int | None = None
     id: str
     contact: Contact | None = None
     deleted: bool | None = None
+    possible_duplicates: list[PossibleDuplicate] | None = None
 
 
 class Summary(BaseModel):

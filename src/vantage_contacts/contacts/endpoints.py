@@ -18,6 +18,7 @@ from vantage_contacts.contacts.schemas import (
     ContactWithIncludes,
     to_wire,
 )
+from vantage_contacts.duplicates import service as duplicates
 from vantage_contacts.errors import InvalidParameter, error_responses
 from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.kit.etag import etag
@@ -107,10 +108,17 @@ async def create_contact(
     body: ContactCreate, subject: ApiKey, db: DB, settings: AppSettings
 ) -> JSONBody:
     """Create a new contact. `client_id` must name a client of this workspace and mode; an email
-    already used by another contact is 409 with `existing_id`."""
+    already used by another contact is 409 with `existing_id`. A contact that is likely a
+    duplicate of another is still created, and the answer lists the likely matches in
+    `possible_duplicates` beside `data`."""
     async with db.write() as conn:
         contact, version = await service.create(conn, subject, body, settings)
-    return single(contact, status_code=201, headers={"ETag": etag(version)})
+        similar = await duplicates.possible_duplicates(conn, subject.tenant, [contact])
+    headers = {"ETag": etag(version)}
+    if similar[contact["id"]]:
+        body_out = {"data": contact, "possible_duplicates": similar[contact["id"]]}
+        return JSONBody(body_out, status_code=201, headers=headers)
+    return single(contact, status_code=201, headers=headers)
 
 
 @router.get(

@@ -15,6 +15,7 @@ from vantage_contacts.clients import repository as clients_repository
 from vantage_contacts.config import Settings
 from vantage_contacts.contacts import repository
 from vantage_contacts.contacts.schemas import ContactCreate, ContactUpdate, to_wire
+from vantage_contacts.duplicates import service as duplicates
 from vantage_contacts.errors import Conflict, ContactMerged, NotFound, ValidationFailed
 from vantage_contacts.events import service as events
 from vantage_contacts.kit.changes import diff
@@ -27,6 +28,7 @@ from vantage_contacts.tickets import repository as tickets_repository
 
 ROLE_FIELDS = ("is_primary", "is_billing", "is_technical")
 CREATE_FIELDS = tuple(ContactCreate.model_fields)
+MATCHED_FIELDS = {"name", "email", "phone", "mobile"}  # what duplicate matching looks at
 PHONE_FIELDS = {"phone": "phone_e164", "mobile": "mobile_e164"}
 
 
@@ -184,6 +186,7 @@ async def insert_prepared(
         if row["is_primary"]:
             await demote_other_primary(conn, subject, row["client_id"], row["id"])
     await repository.insert_contacts(conn, tenant, rows)
+    await duplicates.on_written(conn, tenant, rows)
     created = [to_wire(row) for row in rows]
     entries: list[tuple[str, str, Any]] = []
     new_events: list[events.NewEvent] = []
@@ -258,6 +261,8 @@ async def update(
     if invite:
         values["portal_invitation_sent_at"] = values["updated_at"]
     await repository.update_contact(conn, tenant, contact_id, values)
+    if MATCHED_FIELDS & changes.keys():
+        await duplicates.on_written(conn, tenant, [{**row, **values}])
     contact = to_wire({**row, **values})
     if changes:
         await _record_changes(conn, tenant, subject.actor, contact, changes)
@@ -285,6 +290,7 @@ async def delete(
     }
     await repository.update_contact(conn, tenant, contact_id, values)
     await portal.end_access(conn, tenant, contact_id)
+    await duplicates.on_removed(conn, tenant, [contact_id])
     unlinked = await tickets_repository.unlink_contact(conn, tenant, contact_id, row["name"], now)
     for ticket_id in unlinked:
         await activity.record(
@@ -299,4 +305,7 @@ async def delete(
     if row["portal_access"] != "none":
         changes["portal_access"] = (row["portal_access"], "none")
     await activity.record(conn, tenant, subject.actor, contact_id, "deleted", changes)
-    await events.record(conn, tenant, "contact.deleted", {**to_wire(row), "deleted": True})
+    gone = {**to_wire(row), "deleted": True}
+    if row["portal_access"] != "none":
+        await events.record(conn, tenant, "contact.portal_disabled", gone)
+    await events.record(conn, tenant, "contact.deleted", gone)

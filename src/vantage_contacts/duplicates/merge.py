@@ -21,6 +21,7 @@ from vantage_contacts.auth.subject import Subject, Tenant
 from vantage_contacts.contacts import repository as contacts_repository
 from vantage_contacts.contacts import service as contacts
 from vantage_contacts.contacts.schemas import to_wire
+from vantage_contacts.duplicates import service as duplicates
 from vantage_contacts.errors import Conflict, NotFound, ValidationFailed
 from vantage_contacts.events import service as events
 from vantage_contacts.kit.clock import rfc3339, utcnow
@@ -28,7 +29,7 @@ from vantage_contacts.kit.ids import new_id
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import activity as activity_t
 from vantage_contacts.models import contacts as contacts_t
-from vantage_contacts.models import dismissed_pairs, duplicate_keys, emails, merges, tickets
+from vantage_contacts.models import dismissed_pairs, emails, merges, tickets
 from vantage_contacts.portal import service as portal
 
 TEXT_FIELDS = ("name", "email", "phone", "mobile", "title", "department")
@@ -203,7 +204,8 @@ async def merge(
             .where(in_tenant(tickets, tenant), tickets.c.id.in_(moved["tickets"]))
             .values(contact_name=values.get("name", survivor["name"]))
         )
-    await _forget_pairs(conn, tenant, merged_id)
+    await _forget_dismissals(conn, tenant, merged_id)
+    await duplicates.on_removed(conn, tenant, [merged_id])
 
     if values:
         if values.get("is_primary") and not survivor["is_primary"]:
@@ -212,6 +214,7 @@ async def merge(
         values |= normal | {"version": survivor["version"] + 1, "updated_at": now}
         await contacts_repository.update_contact(conn, tenant, survivor_id, values)
     after = {**survivor, **values}
+    await duplicates.on_written(conn, tenant, [after])
     survivor_wire = to_wire(after)
 
     record = {
@@ -258,12 +261,7 @@ async def merge(
     return survivor_wire, merge_wire({**record, **tenant_values(tenant)})
 
 
-async def _forget_pairs(conn: AsyncConnection, tenant: Tenant, contact_id: str) -> None:
-    await conn.execute(
-        delete(duplicate_keys).where(
-            in_tenant(duplicate_keys, tenant), duplicate_keys.c.contact_id == contact_id
-        )
-    )
+async def _forget_dismissals(conn: AsyncConnection, tenant: Tenant, contact_id: str) -> None:
     await conn.execute(
         delete(dismissed_pairs).where(
             in_tenant(dismissed_pairs, tenant),
@@ -367,6 +365,7 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
     )
     survivor_row = {**survivor, **restored_survivor}
     merged_row = {**merged, **restored_merged}
+    await duplicates.on_written(conn, tenant, [survivor_row, merged_row])
     await events.record_many(
         conn,
         tenant,

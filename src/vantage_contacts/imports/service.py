@@ -210,7 +210,7 @@ class ImportRun:
             async with database.write() as conn:
                 items = await self._items(conn, chunk)
                 result = await bulk.create_many(
-                    conn, self.subject, items, self.settings, first_index=start
+                    conn, self.subject, items, self.settings, first_index=start, guard=False
                 )
                 errors = [{"row": e["index"] + 2, "error": e["error"]} for e in result.errors]
                 values = self._progress(start + len(chunk), len(result.data), errors)

@@ -12,7 +12,13 @@ from vantage_contacts.models.base import metadata
 from vantage_contacts.models.clients import clients
 from vantage_contacts.models.contacts import contacts
 from vantage_contacts.models.counters import counters
-from vantage_contacts.models.duplicates import dismissed_pairs, duplicate_keys, merges
+from vantage_contacts.models.duplicates import (
+    dismissed_pairs,
+    duplicate_checks,
+    duplicate_keys,
+    duplicate_pairs,
+    merges,
+)
 from vantage_contacts.models.emails import emails
 from vantage_contacts.models.events import events
 from vantage_contacts.models.idempotency import idempotency_keys
@@ -30,7 +36,9 @@ __all__ = [
     "contacts",
     "counters",
     "dismissed_pairs",
+    "duplicate_checks",
     "duplicate_keys",
+    "duplicate_pairs",
     "emails",
     "events",
     "idempotency_keys",

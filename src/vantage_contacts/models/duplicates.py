@@ -1,6 +1,7 @@
 from sqlalchemy import (
     JSON,
     Column,
+    Float,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -20,6 +21,33 @@ duplicate_keys = Table(
     Column("key", String(200), nullable=False),
     PrimaryKeyConstraint("workspace_id", "contact_id", "key"),
     Index("ix_duplicate_keys_key", "workspace_id", "mode", "key"),
+)
+
+# Scored candidate pairs (contact_a < contact_b), refreshed by the worker whenever either
+# contact's name, email or phones change: listing duplicates is then a read, at any size.
+duplicate_pairs = Table(
+    "duplicate_pairs",
+    metadata,
+    *tenant_columns(),
+    Column("contact_a", ID, nullable=False),
+    Column("contact_b", ID, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("match_reason", String(40), nullable=False),
+    Column("reasons", JSON, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "mode", "contact_a", "contact_b"),
+    Index("ix_duplicate_pairs_confidence", "workspace_id", "mode", "confidence"),
+    Index("ix_duplicate_pairs_b", "workspace_id", "mode", "contact_b"),
+)
+
+# Contacts whose pairs need scoring again (written with the change, emptied by the worker).
+duplicate_checks = Table(
+    "duplicate_checks",
+    metadata,
+    *tenant_columns(),
+    Column("contact_id", ID, nullable=False),
+    Column("queued_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("workspace_id", "mode", "contact_id"),
+    Index("ix_duplicate_checks_queued", "queued_at"),
 )
 
 # Pairs someone said are not duplicates; never suggested again. contact_a < contact_b.

@@ -185,6 +185,7 @@ async def login(request: Request) -> Response:
             email=address,
             errors=["The email or password is not right."],
         )
+    await runtime.login_throttle.succeeded(account)
     async with runtime.database.write() as conn:
         await sessions.end(conn, session.id)
         tenant = Tenant(contact["workspace_id"], contact["mode"])
@@ -345,17 +346,22 @@ async def forgot_page(request: Request) -> Response:
 async def forgot(request: Request) -> Response:
     """The same answer, after the same work, whether or not the address has an account: the
     request is queued and the worker sends links to the contacts it finds."""
+    runtime = get_runtime(request)
     form = await _form(request)
     address = form.get("email", "").strip()
-    async with get_runtime(request).database.write() as conn:
+    async with runtime.database.write() as conn:
         session, _ = await _session(request, conn)
         if not session.csrf_ok(form.get("csrf_token")):
             return _expired_form(request, session)
-        if 3 <= len(address) <= 320 and "@" in address:
+        plausible = 3 <= len(address) <= 320 and "@" in address
+        account = email_key(address)
+        if plausible and await runtime.login_throttle.reset_allowed(
+            account, _client_address(request)
+        ):
             await conn.execute(
                 insert(portal_reset_requests).values(
                     id=new_id("prr"),
-                    email_key=email_key(address),
+                    email_key=account,
                     requested_at=utcnow(),
                     processed_at=None,
                 )

@@ -3,6 +3,7 @@ ending access. Everything runs in the caller's transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from vantage_contacts.kit.clock import utcnow
 from vantage_contacts.models import contacts, portal_reset_requests
 from vantage_contacts.portal import passwords, sessions, tokens
 
+log = logging.getLogger("vantage_contacts.portal")
 # At most this many contacts (in different workspaces) share one login address.
 MAX_LOGIN_CANDIDATES = 5
 
@@ -189,7 +191,12 @@ async def process_reset_requests(conn: AsyncConnection, public_url: str, limit: 
         for contact in rows.mappings():
             tenant = Tenant(contact["workspace_id"], contact["mode"])
             subject = Subject(tenant, Actor("portal", contact["id"]))
-            await reset_password(conn, subject, contact, public_url)
+            try:
+                # One contact's failure must not hold back everyone else's reset.
+                async with conn.begin_nested():
+                    await reset_password(conn, subject, contact, public_url)
+            except Exception:
+                log.exception("password reset for %s failed", contact["id"])
         await conn.execute(
             update(portal_reset_requests)
             .where(portal_reset_requests.c.id == request["id"])

@@ -15,6 +15,9 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 PER_ACCOUNT = RateLimitItemPerMinute(5, 15)  # 5 failures in 15 minutes
 PER_ADDRESS = RateLimitItemPerMinute(20, 15)
+# "Forgot password" sends email: a few per address and per client address an hour.
+RESETS_PER_ACCOUNT = RateLimitItemPerMinute(3, 60)
+RESETS_PER_ADDRESS = RateLimitItemPerMinute(20, 60)
 
 
 class LoginThrottle:
@@ -39,3 +42,17 @@ class LoginThrottle:
     async def failed(self, account: str, address: str) -> None:
         for item, key in self._keys(account, address):
             await self.strategy.hit(item, key)
+
+    async def succeeded(self, account: str) -> None:
+        """A good login forgives the account's earlier failures (not the address's)."""
+        await self.strategy.clear(PER_ACCOUNT, f"portal-login:account:{account}")
+
+    async def reset_allowed(self, account: str, address: str) -> bool:
+        """Count a "forgot password" request; False when it should send nothing."""
+        allowed = True
+        for item, key in (
+            (RESETS_PER_ACCOUNT, f"portal-reset:account:{account}"),
+            (RESETS_PER_ADDRESS, f"portal-reset:ip:{address}"),
+        ):
+            allowed = await self.strategy.hit(item, key) and allowed
+        return allowed

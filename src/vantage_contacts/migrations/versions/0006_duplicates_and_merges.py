@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-03 17:36:27.026766
+Create Date: 2026-12-03 17:39:33.733467
 """
 
 from collections.abc import Sequence
@@ -34,6 +34,21 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "duplicate_checks",
+        sa.Column("workspace_id", sa.String(length=40), nullable=False),
+        sa.Column("mode", sa.String(length=4), nullable=False),
+        sa.Column("contact_id", sa.String(length=40), nullable=False),
+        sa.Column(
+            "queued_at", vantage_contacts.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "mode", "contact_id", name=op.f("pk_duplicate_checks")
+        ),
+    )
+    with op.batch_alter_table("duplicate_checks", schema=None) as batch_op:
+        batch_op.create_index("ix_duplicate_checks_queued", ["queued_at"], unique=False)
+
+    op.create_table(
         "duplicate_keys",
         sa.Column("workspace_id", sa.String(length=40), nullable=False),
         sa.Column("mode", sa.String(length=4), nullable=False),
@@ -46,6 +61,27 @@ def upgrade() -> None:
     with op.batch_alter_table("duplicate_keys", schema=None) as batch_op:
         batch_op.create_index(
             "ix_duplicate_keys_key", ["workspace_id", "mode", "key"], unique=False
+        )
+
+    op.create_table(
+        "duplicate_pairs",
+        sa.Column("workspace_id", sa.String(length=40), nullable=False),
+        sa.Column("mode", sa.String(length=4), nullable=False),
+        sa.Column("contact_a", sa.String(length=40), nullable=False),
+        sa.Column("contact_b", sa.String(length=40), nullable=False),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("match_reason", sa.String(length=40), nullable=False),
+        sa.Column("reasons", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "mode", "contact_a", "contact_b", name=op.f("pk_duplicate_pairs")
+        ),
+    )
+    with op.batch_alter_table("duplicate_pairs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_duplicate_pairs_b", ["workspace_id", "mode", "contact_b"], unique=False
+        )
+        batch_op.create_index(
+            "ix_duplicate_pairs_confidence", ["workspace_id", "mode", "confidence"], unique=False
         )
 
     op.create_table(
@@ -88,9 +124,18 @@ def downgrade() -> None:
         batch_op.drop_index("ix_merges_listing")
 
     op.drop_table("merges")
+    with op.batch_alter_table("duplicate_pairs", schema=None) as batch_op:
+        batch_op.drop_index("ix_duplicate_pairs_confidence")
+        batch_op.drop_index("ix_duplicate_pairs_b")
+
+    op.drop_table("duplicate_pairs")
     with op.batch_alter_table("duplicate_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_duplicate_keys_key")
 
     op.drop_table("duplicate_keys")
+    with op.batch_alter_table("duplicate_checks", schema=None) as batch_op:
+        batch_op.drop_index("ix_duplicate_checks_queued")
+
+    op.drop_table("duplicate_checks")
     op.drop_table("dismissed_pairs")
     # ### end Alembic commands ###

@@ -1,0 +1,240 @@
+"""All SQL about duplicates: blocking keys, scored pairs, checks to run, dismissed pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.auth.subject import Tenant
+from vantage_contacts.kit.scoping import in_tenant, tenant_values
+from vantage_contacts.models import (
+    contacts,
+    dismissed_pairs,
+    duplicate_checks,
+    duplicate_keys,
+    duplicate_pairs,
+)
+
+MATCH_COLUMNS = (
+    contacts.c.id,
+    contacts.c.client_id,
+    contacts.c.name,
+    contacts.c.email,
+    contacts.c.phone,
+    contacts.c.mobile,
+    contacts.c.phone_e164,
+    contacts.c.mobile_e164,
+)
+
+
+def _upsert(conn: AsyncConnection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+async def replace_keys(
+    conn: AsyncConnection, tenant: Tenant, keys_by_contact: dict[str, set[str]]
+) -> None:
+    if not keys_by_contact:
+        return
+    ids = list(keys_by_contact)
+    await conn.execute(
+        delete(duplicate_keys).where(
+            in_tenant(duplicate_keys, tenant), duplicate_keys.c.contact_id.in_(ids)
+        )
+    )
+    rows = [
+        {**tenant_values(tenant), "contact_id": contact_id, "key": key}
+        for contact_id, keys in keys_by_contact.items()
+        for key in keys
+    ]
+    if rows:
+        await conn.execute(duplicate_keys.insert(), rows)
+
+
+async def queue_checks(
+    conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str], now: datetime
+) -> None:
+    if not contact_ids:
+        return
+    statement = _upsert(conn)(duplicate_checks).values(
+        [{**tenant_values(tenant), "contact_id": c, "queued_at": now} for c in contact_ids]
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["workspace_id", "mode", "contact_id"],
+        set_={"queued_at": statement.excluded.queued_at},
+    )
+    await conn.execute(statement)
+
+
+async def forget(conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]) -> None:
+    """A contact that is gone (deleted, merged) has no keys, pairs or checks any more."""
+    ids = list(contact_ids)
+    for table, column in (
+        (duplicate_keys, duplicate_keys.c.contact_id),
+        (duplicate_checks, duplicate_checks.c.contact_id),
+    ):
+        await conn.execute(delete(table).where(in_tenant(table, tenant), column.in_(ids)))
+    await delete_pairs(conn, tenant, ids)
+
+
+async def delete_pairs(conn: AsyncConnection, tenant: Tenant, contact_ids: Sequence[str]) -> None:
+    await conn.execute(
+        delete(duplicate_pairs).where(
+            in_tenant(duplicate_pairs, tenant),
+            or_(
+                duplicate_pairs.c.contact_a.in_(contact_ids),
+                duplicate_pairs.c.contact_b.in_(contact_ids),
+            ),
+        )
+    )
+
+
+async def insert_pairs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    statement = _upsert(conn)(duplicate_pairs).values(list(rows))
+    statement = statement.on_conflict_do_update(
+        index_elements=["workspace_id", "mode", "contact_a", "contact_b"],
+        set_={
+            "confidence": statement.excluded.confidence,
+            "match_reason": statement.excluded.match_reason,
+            "reasons": statement.excluded.reasons,
+        },
+    )
+    await conn.execute(statement)
+
+
+async def sharing_keys(
+    conn: AsyncConnection, tenant: Tenant, keys: Collection[str], max_block: int
+) -> dict[str, list[str]]:
+    """key → contacts holding it, for the given keys held by at most `max_block` contacts."""
+    if not keys:
+        return {}
+    common = (
+        select(duplicate_keys.c.key)
+        .where(in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(list(keys)))
+        .group_by(duplicate_keys.c.key)
+        .having(func.count() <= max_block)
+    )
+    rows = await conn.execute(
+        select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
+            in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(common)
+        )
+    )
+    found: dict[str, list[str]] = {}
+    for key, contact_id in rows.all():
+        found.setdefault(key, []).append(contact_id)
+    return found
+
+
+async def live_contacts(
+    conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
+) -> list[RowMapping]:
+    if not contact_ids:
+        return []
+    query = select(*MATCH_COLUMNS).where(
+        in_tenant(contacts, tenant),
+        contacts.c.deleted_at.is_(None),
+        contacts.c.id.in_(list(contact_ids)),
+    )
+    return list((await conn.execute(query)).mappings())
+
+
+async def dismissed_among(
+    conn: AsyncConnection, tenant: Tenant, pairs: Collection[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    if not pairs:
+        return set()
+    query = select(dismissed_pairs.c.contact_a, dismissed_pairs.c.contact_b).where(
+        in_tenant(dismissed_pairs, tenant),
+        tuple_(dismissed_pairs.c.contact_a, dismissed_pairs.c.contact_b).in_(list(pairs)),
+    )
+    return {(a, b) for a, b in (await conn.execute(query)).all()}
+
+
+async def dismiss(conn: AsyncConnection, tenant: Tenant, a: str, b: str, now: datetime) -> None:
+    statement = _upsert(conn)(dismissed_pairs).values(
+        **tenant_values(tenant), contact_a=a, contact_b=b, created_at=now
+    )
+    await conn.execute(statement.on_conflict_do_nothing())
+
+
+async def scored_pairs(
+    conn: AsyncConnection, tenant: Tenant, min_confidence: float, client_id: str | None
+) -> list[RowMapping]:
+    """Stored pairs at or above `min_confidence`, not dismissed, both contacts live (and of one
+    client, when asked)."""
+    a = contacts.alias("a")
+    b = contacts.alias("b")
+    query = (
+        select(duplicate_pairs)
+        .join(
+            a,
+            and_(
+                a.c.workspace_id == duplicate_pairs.c.workspace_id,
+                a.c.id == duplicate_pairs.c.contact_a,
+            ),
+        )
+        .join(
+            b,
+            and_(
+                b.c.workspace_id == duplicate_pairs.c.workspace_id,
+                b.c.id == duplicate_pairs.c.contact_b,
+            ),
+        )
+        .outerjoin(
+            dismissed_pairs,
+            and_(
+                dismissed_pairs.c.workspace_id == duplicate_pairs.c.workspace_id,
+                dismissed_pairs.c.mode == duplicate_pairs.c.mode,
+                dismissed_pairs.c.contact_a == duplicate_pairs.c.contact_a,
+                dismissed_pairs.c.contact_b == duplicate_pairs.c.contact_b,
+            ),
+        )
+        .where(
+            in_tenant(duplicate_pairs, tenant),
+            duplicate_pairs.c.confidence >= min_confidence,
+            dismissed_pairs.c.contact_a.is_(None),
+            a.c.deleted_at.is_(None),
+            b.c.deleted_at.is_(None),
+        )
+    )
+    if client_id is not None:
+        query = query.where(a.c.client_id == client_id, b.c.client_id == client_id)
+    return list((await conn.execute(query)).mappings())
+
+
+async def pending_checks(conn: AsyncConnection, tenant: Tenant) -> int:
+    query = (
+        select(func.count())
+        .select_from(duplicate_checks)
+        .where(in_tenant(duplicate_checks, tenant))
+    )
+    return int(await conn.scalar(query) or 0)
+
+
+async def take_checks(conn: AsyncConnection, limit: int) -> list[RowMapping]:
+    """The oldest queued checks, any tenant (the worker's queue)."""
+    query = select(duplicate_checks).order_by(duplicate_checks.c.queued_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list((await conn.execute(query)).mappings())
+
+
+async def done_checks(conn: AsyncConnection, checks: Sequence[RowMapping]) -> None:
+    """Remove checks that were not queued again meanwhile."""
+    for check in checks:
+        await conn.execute(
+            delete(duplicate_checks).where(
+                duplicate_checks.c.workspace_id == check["workspace_id"],
+                duplicate_checks.c.mode == check["mode"],
+                duplicate_checks.c.contact_id == check["contact_id"],
+                duplicate_checks.c.queued_at == check["queued_at"],
+            )
+        )

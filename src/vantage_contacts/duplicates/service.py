@@ -1,0 +1,175 @@
+"""Duplicates over the database: keys kept on write, candidates by shared keys, pairs scored
+by the worker and stored, so listing is a read even for a million contacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.auth.subject import Tenant
+from vantage_contacts.duplicates import matching, repository
+from vantage_contacts.kit.clock import utcnow
+
+# Pairs below this are not worth storing (listing's min_confidence goes no lower).
+STORE_MIN = 0.2
+GUARD_MIN = 0.5  # what a create answer mentions as possible duplicates
+
+
+def person(row: Mapping[Any, Any]) -> matching.Person:
+    """Phones go in as E.164 where known, so matching does not depend on a region."""
+    return matching.Person(
+        id=row["id"],
+        name=row["name"],
+        email=row["email"],
+        phone=row.get("phone_e164") or row["phone"],
+        mobile=row.get("mobile_e164") or row["mobile"],
+        client_id=row["client_id"],
+    )
+
+
+async def on_written(
+    conn: AsyncConnection, tenant: Tenant, rows: Sequence[Mapping[Any, Any]]
+) -> None:
+    """New or changed contacts: fresh blocking keys now, their pairs scored by the worker."""
+    if not rows:
+        return
+    await repository.replace_keys(
+        conn, tenant, {row["id"]: matching.blocking_keys(person(row)) for row in rows}
+    )
+    await repository.queue_checks(conn, tenant, [row["id"] for row in rows], utcnow())
+
+
+async def on_removed(conn: AsyncConnection, tenant: Tenant, contact_ids: Sequence[str]) -> None:
+    await repository.forget(conn, tenant, contact_ids)
+
+
+def ordered(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
+
+
+async def candidates(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    people: Sequence[matching.Person],
+    min_confidence: float,
+) -> dict[str, list[tuple[matching.Person, matching.Match]]]:
+    """For each person, the live contacts sharing a blocking key with it, scored, best first.
+    Two queries for the whole batch, whatever its size."""
+    keys_of = {p.id: matching.blocking_keys(p) for p in people}
+    holders = await repository.sharing_keys(
+        conn, tenant, set().union(*keys_of.values()), matching.MAX_BLOCK
+    )
+    wanted = {p.id: {c for k in keys_of[p.id] for c in holders.get(k, ())} - {p.id} for p in people}
+    others = {
+        row["id"]: person(row)
+        for row in await repository.live_contacts(conn, tenant, set().union(*wanted.values()))
+    }
+    dismissed = await repository.dismissed_among(
+        conn, tenant, {ordered(p.id, o) for p in people for o in wanted[p.id]}
+    )
+    found: dict[str, list[tuple[matching.Person, matching.Match]]] = {}
+    for p in people:
+        scored = []
+        for other_id in wanted[p.id]:
+            other = others.get(other_id)
+            if other is None or ordered(p.id, other_id) in dismissed:
+                continue
+            match = matching.score(p, other)
+            if match is not None and match.confidence >= min_confidence:
+                scored.append((other, match))
+        found[p.id] = sorted(scored, key=lambda item: (-item[1].confidence, item[0].id))
+    return found
+
+
+def suggestion(match: matching.Match) -> dict[str, Any]:
+    return {
+        "confidence": match.confidence,
+        "match_reason": match.match_reason,
+        "reasons": [
+            {"reason": r.reason, "field": r.field, "score": round(r.score, 3)}
+            for r in match.reasons
+        ],
+    }
+
+
+async def possible_duplicates(
+    conn: AsyncConnection, tenant: Tenant, rows: Sequence[Mapping[Any, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """What a create answer says beside `data`: likely duplicates of each new contact."""
+    found = await candidates(conn, tenant, [person(r) for r in rows], GUARD_MIN)
+    return {
+        contact_id: [
+            {"id": other.id, "confidence": m.confidence, "match_reason": m.match_reason}
+            for other, m in matches
+        ]
+        for contact_id, matches in found.items()
+    }
+
+
+async def run_checks(conn: AsyncConnection, limit: int = 200) -> int:
+    """Score the pairs of queued contacts again; how many contacts were checked."""
+    checks = await repository.take_checks(conn, limit)
+    by_tenant: dict[Tenant, list[str]] = {}
+    for check in checks:
+        by_tenant.setdefault(Tenant(check["workspace_id"], check["mode"]), []).append(
+            check["contact_id"]
+        )
+    for tenant, contact_ids in by_tenant.items():
+        rows = await repository.live_contacts(conn, tenant, contact_ids)
+        await repository.delete_pairs(conn, tenant, contact_ids)
+        found = await candidates(conn, tenant, [person(r) for r in rows], STORE_MIN)
+        pairs: dict[tuple[str, str], matching.Match] = {}
+        for contact_id, matches in found.items():
+            for other, match in matches:
+                pairs[ordered(contact_id, other.id)] = match
+        await repository.insert_pairs(
+            conn,
+            [
+                {
+                    "workspace_id": tenant.workspace_id,
+                    "mode": tenant.mode,
+                    "contact_a": a,
+                    "contact_b": b,
+                    "confidence": match.confidence,
+                    "match_reason": match.match_reason,
+                    "reasons": suggestion(match)["reasons"],
+                }
+                for (a, b), match in pairs.items()
+            ],
+        )
+    await repository.done_checks(conn, checks)
+    return len(checks)
+
+
+def groups_of(pairs: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
+    """Connected suggestions as groups of 2+ contacts, strongest first, with every pair."""
+    pairs = list(pairs)
+    components = matching.group(
+        (p["contact_a"], p["contact_b"], float(p["confidence"])) for p in pairs
+    )
+    member_of = {cid: i for i, ids in enumerate(components) for cid in ids}
+    grouped: list[list[Mapping[Any, Any]]] = [[] for _ in components]
+    for p in pairs:
+        grouped[member_of[p["contact_a"]]].append(p)
+    out = []
+    for ids, members in zip(components, grouped, strict=True):
+        best = max(members, key=lambda p: (p["confidence"], p["contact_a"], p["contact_b"]))
+        out.append(
+            {
+                "contact_ids": ids,
+                "match_reason": best["match_reason"],
+                "confidence": float(best["confidence"]),
+                "pairs": [
+                    {
+                        "contact_ids": [p["contact_a"], p["contact_b"]],
+                        "confidence": float(p["confidence"]),
+                        "match_reason": p["match_reason"],
+                        "reasons": p["reasons"],
+                    }
+                    for p in sorted(members, key=lambda p: -p["confidence"])
+                ],
+            }
+        )
+    return out
