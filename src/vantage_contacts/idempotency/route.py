@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,6 +46,8 @@ async def idempotency_key(
         str | None,
         Header(
             alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
             description="Retrying with the same key and body within 24 hours replays the first "
             "answer instead of acting again.",
         ),
@@ -53,13 +55,13 @@ async def idempotency_key(
 ) -> None:
     if key is None or not _applies(request):
         return
-    if not 1 <= len(key) <= 255 or not key.isprintable():
+    if not key.isprintable():
         raise InvalidParameter(
             "Idempotency-Key must be 1 to 255 printable characters.", field="Idempotency-Key"
         )
     runtime = get_runtime(request)
     fingerprint = store.request_hash(
-        request.method, request.url.path, request.url.query, await request.body()
+        request.method, request.url.path, request.url.query, await _body(request)
     )
     outcome = await store.begin(runtime.database, subject.tenant, key, fingerprint)
     if isinstance(outcome, store.Stored):
@@ -71,6 +73,22 @@ async def idempotency_key(
         await store.mark_committed(conn, claim)
 
     before_commit.set((*before_commit.get(), mark))
+
+
+async def _body(request: Request) -> bytes:
+    """The request's content. A form upload has been parsed (and its stream consumed) by the
+    time dependencies run, so its fields and files are read from the parsed form."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await request.body()
+    parts = []
+    for name, value in (await request.form()).multi_items():
+        if isinstance(value, UploadFile):
+            content = await value.read()
+            await value.seek(0)
+            parts.append(f"{name}:{value.filename}:".encode() + content)
+        else:
+            parts.append(f"{name}={value}".encode())
+    return b"\x00".join(parts)
 
 
 Idempotent = Depends(idempotency_key)

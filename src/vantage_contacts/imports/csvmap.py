@@ -125,8 +125,23 @@ def item(row: Sequence[str], columns: ColumnMap, client_id: str | None) -> dict[
 
 def read_rows(text: str) -> tuple[list[str], list[list[str]]]:
     """The header and the data rows of a CSV text (empty lines skipped)."""
+    header, rows, _ = read_numbered_rows(text)
+    return header, rows
+
+
+def read_numbered_rows(text: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """The header, the data rows, and the line each row starts on: skipped empty lines and
+    cells spanning lines make a row's index a poor guide to where it is in the file."""
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header:
         raise MappingError("The file is empty.")
-    return header, [row for row in reader if any(cell.strip() for cell in row)]
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    end = reader.line_num  # the line the previous record ended on
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            rows.append(row)
+            lines.append(end + 1)
+        end = reader.line_num
+    return header, rows, lines

@@ -164,7 +164,7 @@ class ImportRun:
         actor = options.get("actor") or {"type": "system", "id": None}
         self.subject = Subject(self.tenant, Actor(actor["type"], actor["id"]))
         self.client_id: str | None = options.get("client_id")
-        header, self.rows = csvmap.read_rows(job["csv_text"])
+        header, self.rows, self.lines = csvmap.read_numbered_rows(job["csv_text"])
         self.columns = csvmap.ColumnMap.build(
             header, options.get("mapping"), options.get("client_column")
         )
@@ -212,7 +212,9 @@ class ImportRun:
                 result = await bulk.create_many(
                     conn, self.subject, items, self.settings, first_index=start, guard=False
                 )
-                errors = [{"row": e["index"] + 2, "error": e["error"]} for e in result.errors]
+                errors = [
+                    {"row": self.lines[e["index"]], "error": e["error"]} for e in result.errors
+                ]
                 values = self._progress(start + len(chunk), len(result.data), errors)
                 if not dry_run:
                     await self._save(conn, start, values)

@@ -8,7 +8,7 @@ clients = Table(
     *tenant_columns(),
     Column("id", ID, nullable=False),
     Column("name", String(200), nullable=False),
-    Column("name_folded", String(200), nullable=False),
+    Column("name_folded", Text, nullable=False),  # folding can lengthen a name
     Column("website", String(2048), nullable=True),
     Column("phone", String(64), nullable=True),
     Column("email_slug", String(64), nullable=False),

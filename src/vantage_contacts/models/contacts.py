@@ -40,10 +40,10 @@ contacts = Table(
     Column("receives_project_updates", Boolean, nullable=False),
     Column("notes", Text, nullable=True),
     # Derived on every write: the forms used for uniqueness, matching, search and sorting.
-    Column("email_key", String(320), nullable=True),
+    Column("email_key", Text, nullable=True),  # casefolding can lengthen an address
     Column("phone_e164", String(20), nullable=True),
     Column("mobile_e164", String(20), nullable=True),
-    Column("name_folded", String(200), nullable=False),
+    Column("name_folded", Text, nullable=False),  # folding can lengthen a name
     Column("search_text", Text, nullable=False),
     Column("version", Integer, nullable=False),
     *timestamps(),

@@ -7,6 +7,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
 )
 
 from vantage_contacts.models.base import ID, UTCDateTime, metadata, tenant_columns
@@ -18,7 +19,7 @@ duplicate_keys = Table(
     metadata,
     *tenant_columns(),
     Column("contact_id", ID, nullable=False),
-    Column("key", String(200), nullable=False),
+    Column("key", Text, nullable=False),
     PrimaryKeyConstraint("workspace_id", "contact_id", "key"),
     Index("ix_duplicate_keys_key", "workspace_id", "mode", "key"),
 )

@@ -1,4 +1,4 @@
-from sqlalchemy import Column, Index, PrimaryKeyConstraint, String, Table
+from sqlalchemy import Column, Index, PrimaryKeyConstraint, String, Table, Text
 
 from vantage_contacts.models.base import ID, UTCDateTime, metadata, tenant_columns
 
@@ -42,7 +42,7 @@ portal_reset_requests = Table(
     "portal_reset_requests",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("email_key", String(320), nullable=False),
+    Column("email_key", Text, nullable=False),
     Column("requested_at", UTCDateTime(), nullable=False),
     Column("processed_at", UTCDateTime(), nullable=True),
     Index("ix_portal_reset_requests_pending", "processed_at", "requested_at"),

@@ -55,6 +55,10 @@ class Outcome:
         return self.status_code == 410
 
 
+# Not sent: the claim's lease ran out while the row waited for a free connection.
+LEASE_EXPIRED = Outcome(None, 0, error="lease expired before sending")
+
+
 class Deliverer:
     def __init__(
         self,
@@ -92,7 +96,7 @@ class Deliverer:
             claimed = await repository.claim_due(conn, now, lease_until, self.batch_size)
         if not claimed:
             return 0
-        outcomes = await asyncio.gather(*(self._send(row) for row in claimed))
+        outcomes = await asyncio.gather(*(self._send(row, lease_until) for row in claimed))
         async with self.database.write() as conn:
             await self._record(conn, list(zip(claimed, outcomes, strict=True)), lease_until)
         return len(claimed)
@@ -111,7 +115,7 @@ class Deliverer:
 
     # --- one attempt --------------------------------------------------------------------------
 
-    async def _send(self, row: RowMapping) -> Outcome | None:
+    async def _send(self, row: RowMapping, lease_until: datetime) -> Outcome | None:
         """None when the endpoint is gone or disabled: the delivery ends without an attempt."""
         if row["endpoint_deleted_at"] is not None or row["endpoint_status"] != "active":
             return None
@@ -138,6 +142,9 @@ class Deliverer:
             **signing.headers(keys, row["message_id"], now, body),
         }
         async with self.slots:
+            # Past the lease another worker may own the row: sending now could deliver twice.
+            if self.clock() >= lease_until:
+                return LEASE_EXPIRED
             return await self._post(row["url"], headers, body)
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
@@ -188,20 +195,20 @@ class Deliverer:
     ) -> None:
         now = self.clock()
         attempts: list[dict[str, Any]] = []
+        finished: list[dict[str, Any]] = []
         endpoint_state: dict[tuple[str, str], tuple[RowMapping, str]] = {}
         for row, outcome in results:
             key = (row["workspace_id"], row["endpoint_id"])
+            if outcome is LEASE_EXPIRED:
+                finished.append(self._finished(row, {}))  # back to the queue, unsent
+                continue
             if outcome is None:
-                await self._finish(
-                    conn,
-                    row,
-                    lease_until,
-                    {
-                        "status": "failed",
-                        "last_error": "endpoint disabled or deleted",
-                        "next_attempt_at": None,
-                    },
-                )
+                ended = {
+                    "status": "failed",
+                    "last_error": "endpoint disabled or deleted",
+                    "next_attempt_at": None,
+                }
+                finished.append(self._finished(row, ended))
                 continue
             attempt = row["attempt_count"] + 1
             attempts.append(
@@ -235,16 +242,18 @@ class Deliverer:
                     "next_attempt_at": retry_at,
                 }
                 endpoint_state.setdefault(key, (row, "failing"))
-            await self._finish(conn, row, lease_until, values)
+            finished.append(self._finished(row, values))
+        # One statement for the whole batch: a round trip per row would cost more than sending.
+        await repository.finish_deliveries(conn, lease_until, finished)
         await repository.record_attempts(conn, attempts)
         for row, state in endpoint_state.values():
             await self._update_endpoint_health(conn, row, state, now)
 
-    async def _finish(
-        self, conn: AsyncConnection, row: RowMapping, lease_until: datetime, values: dict[str, Any]
-    ) -> None:
-        values["updated_at"] = self.clock()
-        await repository.finish_delivery(conn, row["workspace_id"], row["id"], lease_until, values)
+    def _finished(self, row: RowMapping, values: dict[str, Any]) -> dict[str, Any]:
+        """The row's result columns after this outcome (unchanged ones kept), keyed by row."""
+        kept = {column: row[column] for column in repository.RESULT_COLUMNS}
+        keys = {"key_workspace_id": row["workspace_id"], "key_id": row["id"]}
+        return {**kept, **values, **keys, "updated_at": self.clock()}
 
     async def _update_endpoint_health(
         self, conn: AsyncConnection, row: RowMapping, state: str, now: datetime

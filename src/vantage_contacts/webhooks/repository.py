@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -186,21 +186,25 @@ async def record_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         await conn.execute(insert(attempts_t), list(rows))
 
 
-async def finish_delivery(
-    conn: AsyncConnection,
-    workspace_id: str,
-    delivery_id: str,
-    lease_until: datetime,
-    values: dict[str, Any],
-) -> bool:
-    """Record a result, only if this worker still holds the lease it claimed the row with."""
-    result = await conn.execute(
+# What recording an outcome may change on a delivery (and `updated_at`; the lease is released).
+RESULT_COLUMNS = ("status", "attempt_count", "next_attempt_at", "last_status_code", "last_error")
+
+
+async def finish_deliveries(
+    conn: AsyncConnection, lease_until: datetime, results: Sequence[dict[str, Any]]
+) -> None:
+    """Record a batch's results (RESULT_COLUMNS and `updated_at` of each row, which
+    `key_workspace_id` and `key_id` name) in one statement, each only where this worker still
+    holds the lease it claimed the row with: another worker may have taken an expired one."""
+    if not results:
+        return
+    statement = (
         update(deliveries_t)
         .where(
-            deliveries_t.c.workspace_id == workspace_id,
-            deliveries_t.c.id == delivery_id,
+            deliveries_t.c.workspace_id == bindparam("key_workspace_id"),
+            deliveries_t.c.id == bindparam("key_id"),
             deliveries_t.c.lease_until == lease_until,
         )
-        .values(lease_until=None, **values)
+        .values(lease_until=None)
     )
-    return result.rowcount == 1
+    await conn.execute(statement, list(results))

@@ -3,7 +3,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from vantage_contacts.events.types import ALL, EVENT_TYPES
 from vantage_contacts.kit.clock import rfc3339
@@ -36,12 +43,13 @@ class WebhookUpdate(InputModel):
     description: Description | None = None
     status: EndpointStatus | None = None
 
-    @model_validator(mode="after")
-    def _required_stay_set(self) -> WebhookUpdate:
-        for field in ("url", "events", "status"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"'{field}' cannot be null")
-        return self
+    # A field validator so the 422 names the field; it runs only for fields that were sent.
+    @field_validator("url", "events", "status")
+    @classmethod
+    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise ValueError(f"'{info.field_name}' cannot be null")
+        return value
 
 
 class WebhookEndpoint(BaseModel):

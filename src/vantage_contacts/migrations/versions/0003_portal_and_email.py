@@ -59,7 +59,7 @@ def upgrade() -> None:
     op.create_table(
         "portal_reset_requests",
         sa.Column("id", sa.String(length=40), nullable=False),
-        sa.Column("email_key", sa.String(length=320), nullable=False),
+        sa.Column("email_key", sa.Text(), nullable=False),
         sa.Column(
             "requested_at", vantage_contacts.models.base.UTCDateTime(timezone=True), nullable=False
         ),

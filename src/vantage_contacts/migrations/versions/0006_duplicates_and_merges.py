@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.String(length=40), nullable=False),
         sa.Column("mode", sa.String(length=4), nullable=False),
         sa.Column("contact_id", sa.String(length=40), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint(
             "workspace_id", "contact_id", "key", name=op.f("pk_duplicate_keys")
         ),
