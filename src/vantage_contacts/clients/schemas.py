@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, StringConstraints
 
 from vantage_contacts.kit.clock import rfc3339
-from vantage_contacts.kit.schemas import InputModel, Name, Notes, PhoneText
+from vantage_contacts.kit.schemas import InputModel, Name, Notes, PhoneText, UpdateModel
 
 ClientStatus = Literal["active", "inactive", "archived"]
 # The pattern is checked before `to_lower` applies, so it admits capitals (stored lowercased).
@@ -32,21 +32,15 @@ class ClientCreate(InputModel):
     notes: Notes | None = None
 
 
-class ClientUpdate(InputModel):
+class ClientUpdate(UpdateModel):
+    NOT_NULL = ("name", "email_slug", "status")
+
     name: Name | None = None
     website: Website | None = None
     phone: PhoneText | None = None
     email_slug: EmailSlug | None = None
     status: ClientStatus | None = None
     notes: Notes | None = None
-
-    # A field validator so the 422 names the field; it runs only for fields that were sent.
-    @field_validator("name", "email_slug", "status")
-    @classmethod
-    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None:
-            raise ValueError(f"'{info.field_name}' cannot be cleared")
-        return value
 
 
 class Client(BaseModel):

@@ -10,13 +10,19 @@ from pydantic import (
     BaseModel,
     Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
 )
 
 from vantage_contacts.kit.clock import rfc3339
 from vantage_contacts.kit.normalize import check_email
-from vantage_contacts.kit.schemas import InputModel, Name, Notes, ObjectId, PhoneText, ShortText
+from vantage_contacts.kit.schemas import (
+    InputModel,
+    Name,
+    Notes,
+    ObjectId,
+    PhoneText,
+    ShortText,
+    UpdateModel,
+)
 
 PortalLevel = Literal["none", "view", "full"]
 Email = Annotated[
@@ -58,8 +64,10 @@ NOT_CLEARABLE = (
 )
 
 
-class ContactUpdate(InputModel):
+class ContactUpdate(UpdateModel):
     """Partial update with the create body's field names; `null` clears an optional field."""
+
+    NOT_NULL = NOT_CLEARABLE
 
     client_id: ObjectId | None = None
     name: Name | None = None
@@ -76,15 +84,6 @@ class ContactUpdate(InputModel):
     receives_reports: bool | None = None
     receives_project_updates: bool | None = None
     notes: Notes | None = None
-
-    # A field validator (not a model one) so the 422 names the field; it only runs for fields
-    # the caller sent, so an absent field stays "unchanged".
-    @field_validator(*NOT_CLEARABLE)
-    @classmethod
-    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None:
-            raise ValueError(f"'{info.field_name}' cannot be null")
-        return value
 
 
 class Roles(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -33,6 +33,21 @@ class InputModel(BaseModel):
                 "'{field}' must not contain NUL characters.",
                 {"field": info.field_name},
             )
+        return value
+
+
+class UpdateModel(InputModel):
+    """A partial update: absent fields stay as they are, `null` clears an optional field, and
+    the fields named in NOT_NULL refuse `null` (the 422 names the field)."""
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only for fields that were sent: defaults are not validated.
+        if value is None and info.field_name in cls.NOT_NULL:
+            raise ValueError(f"'{info.field_name}' cannot be null")
         return value
 
 

@@ -6,13 +6,11 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
 from vantage_contacts.kit.clock import rfc3339
-from vantage_contacts.kit.schemas import InputModel, ObjectId
+from vantage_contacts.kit.schemas import InputModel, ObjectId, UpdateModel
 
 TicketStatus = Literal["open", "awaiting_approval", "approved", "closed"]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -41,19 +39,13 @@ class TicketCreate(InputModel):
         return self
 
 
-class TicketUpdate(InputModel):
+class TicketUpdate(UpdateModel):
+    NOT_NULL = ("title", "status")
+
     title: Title | None = None
     description: Description | None = None
     contact_id: ObjectId | None = None
     status: TicketStatus | None = None
-
-    # A field validator so the 422 names the field; it runs only for fields that were sent.
-    @field_validator("title", "status")
-    @classmethod
-    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None:
-            raise ValueError(f"'{info.field_name}' cannot be null")
-        return value
 
 
 class Ticket(BaseModel):

@@ -8,13 +8,11 @@ from pydantic import (
     BaseModel,
     Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
 )
 
 from vantage_contacts.events.types import ALL, EVENT_TYPES
 from vantage_contacts.kit.clock import rfc3339
-from vantage_contacts.kit.schemas import InputModel
+from vantage_contacts.kit.schemas import InputModel, UpdateModel
 
 EndpointStatus = Literal["active", "disabled"]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
@@ -37,19 +35,13 @@ class WebhookCreate(InputModel):
     description: Description | None = None
 
 
-class WebhookUpdate(InputModel):
+class WebhookUpdate(UpdateModel):
+    NOT_NULL = ("url", "events", "status")
+
     url: Url | None = None
     events: EventTypes | None = None
     description: Description | None = None
     status: EndpointStatus | None = None
-
-    # A field validator so the 422 names the field; it runs only for fields that were sent.
-    @field_validator("url", "events", "status")
-    @classmethod
-    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None:
-            raise ValueError(f"'{info.field_name}' cannot be null")
-        return value
 
 
 class WebhookEndpoint(BaseModel):
