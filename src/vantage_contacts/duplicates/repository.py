@@ -113,18 +113,25 @@ async def insert_pairs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 async def sharing_keys(
     conn: AsyncConnection, tenant: Tenant, keys: Collection[str], max_block: int
 ) -> dict[str, list[str]]:
-    """key → contacts holding it, for the given keys held by at most `max_block` contacts."""
+    """key → contacts holding it, for the given keys held by at most `max_block` contacts.
+
+    Two index-only lookups: count the holders of each key, then list the holders of the keys
+    that are rare enough (a key held by thousands says too little to compare them all).
+    """
     if not keys:
         return {}
-    common = (
-        select(duplicate_keys.c.key)
-        .where(in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(list(keys)))
+    in_tenant_keys = (in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(list(keys)))
+    counted = await conn.execute(
+        select(duplicate_keys.c.key, func.count())
+        .where(*in_tenant_keys)
         .group_by(duplicate_keys.c.key)
-        .having(func.count() <= max_block)
     )
+    rare = [key for key, holders in counted.all() if holders <= max_block]
+    if not rare:
+        return {}
     rows = await conn.execute(
         select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
-            in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(common)
+            in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(rare)
         )
     )
     found: dict[str, list[str]] = {}
@@ -228,13 +235,14 @@ async def take_checks(conn: AsyncConnection, limit: int) -> list[RowMapping]:
 
 
 async def done_checks(conn: AsyncConnection, checks: Sequence[RowMapping]) -> None:
-    """Remove checks that were not queued again meanwhile."""
-    for check in checks:
-        await conn.execute(
-            delete(duplicate_checks).where(
-                duplicate_checks.c.workspace_id == check["workspace_id"],
-                duplicate_checks.c.mode == check["mode"],
-                duplicate_checks.c.contact_id == check["contact_id"],
-                duplicate_checks.c.queued_at == check["queued_at"],
-            )
-        )
+    """Remove checks that were not queued again meanwhile (one statement for the batch)."""
+    if not checks:
+        return
+    columns = (
+        duplicate_checks.c.workspace_id,
+        duplicate_checks.c.mode,
+        duplicate_checks.c.contact_id,
+        duplicate_checks.c.queued_at,
+    )
+    done = [(c["workspace_id"], c["mode"], c["contact_id"], c["queued_at"]) for c in checks]
+    await conn.execute(delete(duplicate_checks).where(tuple_(*columns).in_(done)))
