@@ -33,6 +33,15 @@ MATCH_COLUMNS = (
 )
 
 
+# SQLite takes at most 32,766 bound values a statement: long IN lists go in slices.
+IN_SLICE = 5000
+
+
+def _slices(values: Collection[str]) -> list[list[str]]:
+    items = list(values)
+    return [items[i : i + IN_SLICE] for i in range(0, len(items), IN_SLICE)]
+
+
 def _upsert(conn: AsyncConnection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
@@ -120,49 +129,50 @@ async def sharing_keys(
     """
     if not keys:
         return {}
-    in_tenant_keys = (in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(list(keys)))
-    counted = await conn.execute(
-        select(duplicate_keys.c.key, func.count())
-        .where(*in_tenant_keys)
-        .group_by(duplicate_keys.c.key)
-    )
-    rare = [key for key, holders in counted.all() if holders <= max_block]
-    if not rare:
-        return {}
-    rows = await conn.execute(
-        select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
-            in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(rare)
+    rare: list[str] = []
+    for part in _slices(keys):
+        counted = await conn.execute(
+            select(duplicate_keys.c.key, func.count())
+            .where(in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(part))
+            .group_by(duplicate_keys.c.key)
         )
-    )
+        rare.extend(key for key, holders in counted.all() if holders <= max_block)
     found: dict[str, list[str]] = {}
-    for key, contact_id in rows.all():
-        found.setdefault(key, []).append(contact_id)
+    for part in _slices(rare):
+        rows = await conn.execute(
+            select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
+                in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(part)
+            )
+        )
+        for key, contact_id in rows.all():
+            found.setdefault(key, []).append(contact_id)
     return found
 
 
 async def live_contacts(
     conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
 ) -> list[RowMapping]:
-    if not contact_ids:
-        return []
-    query = select(*MATCH_COLUMNS).where(
-        in_tenant(contacts, tenant),
-        contacts.c.deleted_at.is_(None),
-        contacts.c.id.in_(list(contact_ids)),
-    )
-    return list((await conn.execute(query)).mappings())
+    found: list[RowMapping] = []
+    for part in _slices(contact_ids):
+        query = select(*MATCH_COLUMNS).where(
+            in_tenant(contacts, tenant), contacts.c.deleted_at.is_(None), contacts.c.id.in_(part)
+        )
+        found.extend((await conn.execute(query)).mappings())
+    return found
 
 
-async def dismissed_among(
-    conn: AsyncConnection, tenant: Tenant, pairs: Collection[tuple[str, str]]
+async def dismissed_for(
+    conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
 ) -> set[tuple[str, str]]:
-    if not pairs:
-        return set()
-    query = select(dismissed_pairs.c.contact_a, dismissed_pairs.c.contact_b).where(
-        in_tenant(dismissed_pairs, tenant),
-        tuple_(dismissed_pairs.c.contact_a, dismissed_pairs.c.contact_b).in_(list(pairs)),
-    )
-    return {(a, b) for a, b in (await conn.execute(query)).all()}
+    """Dismissed pairs that involve any of these contacts."""
+    found: set[tuple[str, str]] = set()
+    for part in _slices(contact_ids):
+        query = select(dismissed_pairs.c.contact_a, dismissed_pairs.c.contact_b).where(
+            in_tenant(dismissed_pairs, tenant),
+            or_(dismissed_pairs.c.contact_a.in_(part), dismissed_pairs.c.contact_b.in_(part)),
+        )
+        found.update((a, b) for a, b in (await conn.execute(query)).all())
+    return found
 
 
 async def dismiss(conn: AsyncConnection, tenant: Tenant, a: str, b: str, now: datetime) -> None:
@@ -224,6 +234,19 @@ async def pending_checks(conn: AsyncConnection, tenant: Tenant) -> int:
         .where(in_tenant(duplicate_checks, tenant))
     )
     return int(await conn.scalar(query) or 0)
+
+
+async def queued_among(
+    conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
+) -> set[str]:
+    """Which of these contacts are waiting for their own check."""
+    queued: set[str] = set()
+    for part in _slices(contact_ids):
+        query = select(duplicate_checks.c.contact_id).where(
+            in_tenant(duplicate_checks, tenant), duplicate_checks.c.contact_id.in_(part)
+        )
+        queued.update(str(c) for c in await conn.scalars(query))
+    return queued
 
 
 async def take_checks(conn: AsyncConnection, limit: int) -> list[RowMapping]:

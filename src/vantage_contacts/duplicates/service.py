@@ -54,21 +54,30 @@ async def candidates(
     tenant: Tenant,
     people: Sequence[matching.Person],
     min_confidence: float,
+    *,
+    each_pair_once: bool = False,
 ) -> dict[str, list[tuple[matching.Person, matching.Match]]]:
     """For each person, the live contacts sharing a blocking key with it, scored, best first.
-    Two queries for the whole batch, whatever its size."""
+    A few queries for the whole batch, whatever its size.
+
+    `each_pair_once` (the worker's scan) skips pairs another check will score anyway: a pair
+    within the batch is scored from one side, and a contact still queued will score its own.
+    """
     keys_of = {p.id: matching.blocking_keys(p) for p in people}
     holders = await repository.sharing_keys(
         conn, tenant, set().union(*keys_of.values()), matching.MAX_BLOCK
     )
     wanted = {p.id: {c for k in keys_of[p.id] for c in holders.get(k, ())} - {p.id} for p in people}
+    if each_pair_once:
+        batch = {p.id for p in people}
+        queued = await repository.queued_among(conn, tenant, set().union(*wanted.values()) - batch)
+        for p in people:
+            wanted[p.id] = {o for o in wanted[p.id] - queued if o not in batch or o > p.id}
     others = {
         row["id"]: person(row)
         for row in await repository.live_contacts(conn, tenant, set().union(*wanted.values()))
     }
-    dismissed = await repository.dismissed_among(
-        conn, tenant, {ordered(p.id, o) for p in people for o in wanted[p.id]}
-    )
+    dismissed = await repository.dismissed_for(conn, tenant, [p.id for p in people])
     found: dict[str, list[tuple[matching.Person, matching.Match]]] = {}
     for p in people:
         scored = []
@@ -119,7 +128,9 @@ async def run_checks(conn: AsyncConnection, limit: int = 200) -> int:
     for tenant, contact_ids in by_tenant.items():
         rows = await repository.live_contacts(conn, tenant, contact_ids)
         await repository.delete_pairs(conn, tenant, contact_ids)
-        found = await candidates(conn, tenant, [person(r) for r in rows], STORE_MIN)
+        found = await candidates(
+            conn, tenant, [person(r) for r in rows], STORE_MIN, each_pair_once=True
+        )
         pairs: dict[tuple[str, str], matching.Match] = {}
         for contact_id, matches in found.items():
             for other, match in matches:
