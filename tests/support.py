@@ -68,7 +68,9 @@ class Api:
         return response.json()["data"]
 
     def make_ticket(self, client_id: str, **fields: Any) -> dict[str, Any]:
-        response = self.post("/v1/tickets", json={"client_id": client_id, "title": "Help", **fields})
+        response = self.post(
+            "/v1/tickets", json={"client_id": client_id, "title": "Help", **fields}
+        )
         assert response.status_code == 201, response.text
         return response.json()["data"]
 

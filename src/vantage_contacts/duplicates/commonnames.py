@@ -10,8 +10,6 @@ magnitude, and everything else counts as rare.
 
 from __future__ import annotations
 
-import math
-
 _GIVEN_TIERS: tuple[str, ...] = (
     # Top ~25: each roughly 1% or more of people.
     "james john robert michael william david richard joseph thomas charles christopher daniel "
@@ -109,11 +107,8 @@ def surname_frequency(token: str) -> float:
     return _RARE_SURNAME if tier is None else _TIER_FREQUENCY[tier]
 
 
-def is_common(token: str) -> bool:
-    """Whether a token is among the top ~125 given names or surnames (too common to block on)."""
-    return GIVEN_TIER.get(token, 9) <= 1 or SURNAME_TIER.get(token, 9) <= 1
-
-
-def name_rarity(given: str, surname: str) -> float:
-    """-log10 of the estimated share of people with this full name (about 3 to 8.5)."""
-    return -math.log10(given_frequency(given) * surname_frequency(surname))
+# The top ~125 given names and surnames: too common to block on alone.
+COMMON_GIVEN: frozenset[str] = frozenset(n for n, tier in GIVEN_TIER.items() if tier <= 1)
+COMMON: frozenset[str] = COMMON_GIVEN | {n for n, tier in SURNAME_TIER.items() if tier <= 1}
+# Any listed name: an email local part that is only a name (`susan@`) is not a blocking key.
+KNOWN: frozenset[str] = frozenset(GIVEN_TIER) | frozenset(SURNAME_TIER)
