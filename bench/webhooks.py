@@ -6,7 +6,7 @@ On a fresh PostgreSQL database (made on VANTAGE_TEST_POSTGRES_URL's server, drop
 
 1. References, no database work: the same signed POSTs, batches of 100 with 50 at once, from
    (a) a bare HTTP/1.1 client (h11 on asyncio streams): what the receiver and loopback take;
-   (b) plain httpx, the client the worker uses. The worker cannot beat (b); the ratios say
+   (b) plain httpx (the worker sends with aiohttp since it measured faster). The ratios say
    how much of each it reaches. Plus one plain POST at a time: the floor of any latency.
 2. Throughput: N events queued for one endpoint, then ONE Deliverer (the worker's defaults:
    batches of 100, 50 requests at once) claims, sends and records them until the queue is

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -230,14 +229,12 @@ def deliver(
     tests assert on what their own receiver path and endpoint show, not on it."""
 
     async def _run() -> int:
-        client = None
         if timeout is not None:
-            client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+            options["timeout"] = timedelta(seconds=timeout)
         deliverer = Deliverer(
             runtime_of(http).database,
             allow_private=allow_private,
             clock=clock,
-            http_client=client,
             batch_size=500,
             **options,
         )

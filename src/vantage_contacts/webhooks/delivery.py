@@ -10,13 +10,11 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,13 +26,13 @@ from vantage_contacts.events import service as events
 from vantage_contacts.events.types import payload
 from vantage_contacts.kit.clock import utcnow
 from vantage_contacts.kit.ids import new_id
-from vantage_contacts.webhooks import repository, schedule, signing, urls
+from vantage_contacts.webhooks import repository, schedule, signing
 from vantage_contacts.webhooks.schemas import endpoint_wire
+from vantage_contacts.webhooks.sender import Sender
 
 log = logging.getLogger("vantage_contacts.webhooks")
 
-TIMEOUT = httpx.Timeout(15.0)
-EXCERPT_BYTES = 1024
+TIMEOUT = timedelta(seconds=15)
 USER_AGENT = f"Vantage-Webhooks/{__version__}"
 
 
@@ -66,7 +64,7 @@ class Deliverer:
         *,
         allow_private: bool,
         clock: Callable[[], datetime] = utcnow,
-        http_client: httpx.AsyncClient | None = None,
+        timeout: timedelta = TIMEOUT,
         batch_size: int = 100,
         concurrency: int = 50,
         lease: timedelta = timedelta(seconds=60),
@@ -75,18 +73,14 @@ class Deliverer:
         self.database = database
         self.allow_private = allow_private
         self.clock = clock
-        self.http = http_client or httpx.AsyncClient(
-            timeout=TIMEOUT,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
+        self.sender = Sender(allow_private, concurrency, timeout)
         self.batch_size = batch_size
         self.slots = asyncio.Semaphore(concurrency)
         self.lease = lease
         self.rng = rng or random.Random()
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.sender.close()
 
     async def run_once(self) -> int:
         """Claim one batch of due deliveries, send them, record the results; how many."""
@@ -148,41 +142,13 @@ class Deliverer:
             return await self._post(row["url"], headers, body)
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
-        started = time.perf_counter()
-
-        def elapsed() -> int:
-            return int((time.perf_counter() - started) * 1000)
-
-        try:
-            target = await urls.resolve(url, self.allow_private)
-        except urls.UnsafeURL as error:
-            return Outcome(None, elapsed(), error=f"refused: the URL {error}")
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        request = self.http.build_request(
-            "POST",
-            target.connect_url,
-            content=body,
-            headers={**headers, "host": target.host_header},
-            extensions=extensions,
-        )
-        try:
-            response = await self.http.send(request, stream=True)
-            try:
-                excerpt = await _read_excerpt(response)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException:
-            return Outcome(None, elapsed(), error="timed out after 15 s")
-        except httpx.HTTPError as error:
-            return Outcome(None, elapsed(), error=f"{type(error).__name__}: {error}"[:500])
+        sent = await self.sender.post(url, headers, body)
         return Outcome(
-            response.status_code,
-            elapsed(),
-            error=None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}",
-            excerpt=excerpt,
-            retry_after=schedule.parse_retry_after(
-                response.headers.get("retry-after"), self.clock()
-            ),
+            sent.status_code,
+            sent.latency_ms,
+            error=sent.error,
+            excerpt=sent.excerpt,
+            retry_after=schedule.parse_retry_after(sent.retry_after, self.clock()),
         )
 
     # --- results ------------------------------------------------------------------------------
@@ -288,12 +254,3 @@ class Deliverer:
         await repository.update_endpoint(conn, row["workspace_id"], row["endpoint_id"], values)
         await events.record(conn, tenant, "webhook.disabled", endpoint_wire({**endpoint, **values}))
         log.warning("webhook endpoint %s disabled: %s", row["endpoint_id"], reason)
-
-
-async def _read_excerpt(response: httpx.Response) -> str:
-    received = b""
-    async for chunk in response.aiter_bytes():
-        received += chunk
-        if len(received) >= EXCERPT_BYTES:
-            break
-    return received[:EXCERPT_BYTES].decode("utf-8", errors="replace")
