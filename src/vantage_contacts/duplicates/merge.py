@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,7 +29,7 @@ from vantage_contacts.kit.ids import new_id
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import activity as activity_t
 from vantage_contacts.models import contacts as contacts_t
-from vantage_contacts.models import dismissed_pairs, emails, merges, tickets
+from vantage_contacts.models import emails, merges, tickets
 from vantage_contacts.portal import service as portal
 
 TEXT_FIELDS = ("name", "email", "phone", "mobile", "title", "department")
@@ -45,6 +45,7 @@ LEVELS = {"none": 0, "view": 1, "full": 2}
 NOTES_SEPARATOR = "\n\n---\n"
 # The fields an integrator set; undo compares these to say what changed since.
 COMPARED = (*TEXT_FIELDS, *FLAG_FIELDS, "client_id", "portal_access", "notes")
+BOOKKEEPING = ("version", "updated_at")
 
 
 # --- snapshots of rows (JSON-safe, reversible) ------------------------------------------------
@@ -204,7 +205,8 @@ async def merge(
             .where(in_tenant(tickets, tenant), tickets.c.id.in_(moved["tickets"]))
             .values(contact_name=values.get("name", survivor["name"]))
         )
-    await _forget_dismissals(conn, tenant, merged_id)
+    # The merged contact's dismissed pairs stay: harmless while it is gone, and in force again
+    # if the merge is undone.
     await duplicates.on_removed(conn, tenant, [merged_id])
 
     if values:
@@ -261,16 +263,6 @@ async def merge(
     return survivor_wire, merge_wire({**record, **tenant_values(tenant)})
 
 
-async def _forget_dismissals(conn: AsyncConnection, tenant: Tenant, contact_id: str) -> None:
-    await conn.execute(
-        delete(dismissed_pairs).where(
-            in_tenant(dismissed_pairs, tenant),
-            (dismissed_pairs.c.contact_a == contact_id)
-            | (dismissed_pairs.c.contact_b == contact_id),
-        )
-    )
-
-
 def merge_wire(record: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "id": record["id"],
@@ -298,11 +290,14 @@ async def get_record(
     return row
 
 
-def _first_change(current: Mapping[Any, Any], expected: Mapping[str, Any]) -> str:
-    for field in COMPARED:
+def _first_change(current: Mapping[Any, Any], expected: Mapping[str, Any]) -> str | None:
+    """The first column whose value differs (the integrator's fields first), or None. Version
+    and updated_at say nothing here: undoing a later merge bumps them and restores the rest."""
+    rest = [c.name for c in contacts_t.columns if c.name not in (*COMPARED, *BOOKKEEPING)]
+    for field in (*COMPARED, *rest):
         if current[field] != expected[field]:
             return field
-    return "updated_at"
+    return None
 
 
 async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[str, Any]:
@@ -316,8 +311,8 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
     after = restore(record["survivor_after"])
     if survivor is None or survivor["deleted_at"] is not None:
         raise Conflict("The surviving contact was deleted since the merge.", field="deleted")
-    if survivor["version"] != after["version"]:
-        field = _first_change(survivor, after)
+    field = None if survivor["version"] == after["version"] else _first_change(survivor, after)
+    if field is not None:
         raise Conflict(f"The surviving contact's {field} changed since the merge.", field=field)
     if merged is None or merged["version"] != record["merged_after_version"]:
         raise Conflict("The merged contact changed since the merge.", field="merged_contact_id")
@@ -333,6 +328,18 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
                 "Another contact now has the merged contact's email.",
                 field="email",
                 extra={"existing_id": owner},
+            )
+    if merged_before["is_primary"]:
+        # The merged contact's client may have a new primary since (the survivor's own flag,
+        # if it took this one, goes back below).
+        primary = await contacts_repository.primary_of(
+            conn, tenant, merged_before["client_id"], merged["id"]
+        )
+        if primary is not None and primary["id"] != survivor["id"]:
+            raise Conflict(
+                "Another contact is now the primary contact of the merged contact's client.",
+                field="is_primary",
+                extra={"existing_id": primary["id"]},
             )
 
     restored_survivor = {**survivor_before, "version": survivor["version"] + 1, "updated_at": now}
