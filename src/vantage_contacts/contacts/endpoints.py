@@ -113,7 +113,10 @@ async def create_contact(
     `possible_duplicates` beside `data`."""
     async with db.write() as conn:
         contact, version = await service.create(conn, subject, body, settings)
-        similar = await duplicates.possible_duplicates(conn, subject.tenant, [contact])
+        # The stored row (with E.164 phones), so matching follows the phone-region setting.
+        row = await repository.get(conn, subject.tenant, contact["id"])
+        assert row is not None
+        similar = await duplicates.possible_duplicates(conn, subject.tenant, [row])
     headers = {"ETag": etag(version)}
     if similar[contact["id"]]:
         body_out = {"data": contact, "possible_duplicates": similar[contact["id"]]}
