@@ -186,7 +186,7 @@ async def insert_prepared(
         if row["is_primary"]:
             await demote_other_primary(conn, subject, row["client_id"], row["id"])
     await repository.insert_contacts(conn, tenant, rows)
-    await duplicates.on_written(conn, tenant, rows)
+    await duplicates.on_written(conn, tenant, rows, new=True)
     created = [to_wire(row) for row in rows]
     entries: list[tuple[str, str, Any]] = []
     new_events: list[events.NewEvent] = []

@@ -47,16 +47,24 @@ def _upsert(conn: AsyncConnection) -> Any:
 
 
 async def replace_keys(
-    conn: AsyncConnection, tenant: Tenant, keys_by_contact: dict[str, set[str]]
+    conn: AsyncConnection,
+    tenant: Tenant,
+    keys_by_contact: dict[str, set[str]],
+    *,
+    new: bool = False,
 ) -> None:
+    """Store these contacts' keys in place of their old ones (`new` contacts have none)."""
     if not keys_by_contact:
         return
-    ids = list(keys_by_contact)
-    await conn.execute(
-        delete(duplicate_keys).where(
-            in_tenant(duplicate_keys, tenant), duplicate_keys.c.contact_id.in_(ids)
+    if not new:
+        # By the primary key's prefix (workspace, contact): `mode` here would steer the planner
+        # onto the (workspace, mode, key) index and read every key of the workspace.
+        await conn.execute(
+            delete(duplicate_keys).where(
+                duplicate_keys.c.workspace_id == tenant.workspace_id,
+                duplicate_keys.c.contact_id.in_(list(keys_by_contact)),
+            )
         )
-    )
     rows = [
         {**tenant_values(tenant), "contact_id": contact_id, "key": key}
         for contact_id, keys in keys_by_contact.items()

@@ -30,13 +30,13 @@ def person(row: Mapping[Any, Any]) -> matching.Person:
 
 
 async def on_written(
-    conn: AsyncConnection, tenant: Tenant, rows: Sequence[Mapping[Any, Any]]
+    conn: AsyncConnection, tenant: Tenant, rows: Sequence[Mapping[Any, Any]], *, new: bool = False
 ) -> None:
     """New or changed contacts: fresh blocking keys now, their pairs scored by the worker."""
     if not rows:
         return
     await repository.replace_keys(
-        conn, tenant, {row["id"]: matching.blocking_keys(person(row)) for row in rows}
+        conn, tenant, {row["id"]: matching.blocking_keys(person(row)) for row in rows}, new=new
     )
     await repository.queue_checks(conn, tenant, [row["id"] for row in rows], utcnow())
 
