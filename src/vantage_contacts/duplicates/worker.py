@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from vantage_contacts.db import Database
 from vantage_contacts.duplicates import service
+from vantage_contacts.kit.loop import until_stopped
 
 log = logging.getLogger("vantage_contacts.duplicates")
 
@@ -22,12 +22,6 @@ class DuplicateChecker:
             return await service.run_checks(conn, self.batch_size)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
-        while not stop.is_set():
-            try:
-                checked = await self.run_once()
-            except Exception:  # keep the worker alive through database hiccups
-                log.exception("duplicate checks failed; retrying shortly")
-                checked = 0
-            if not checked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+        await until_stopped(
+            self.run_once, stop, log=log, idle_seconds=idle_seconds, error_pause=1.0
+        )

@@ -8,7 +8,6 @@ mid-batch resends at most the messages it had not yet recorded (at least once).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from vantage_contacts.email import templates
 from vantage_contacts.email.senders import PermanentFailure, Sender, mail_domain
 from vantage_contacts.kit import queue
 from vantage_contacts.kit.clock import utcnow
+from vantage_contacts.kit.loop import until_stopped
 from vantage_contacts.models import emails
 
 log = logging.getLogger("vantage_contacts.email")
@@ -89,16 +89,9 @@ class EmailWorker:
         return len(rows)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        while not stop.is_set():
-            pause = idle_seconds
-            try:
-                sent = await self.run_once()
-            except Exception:  # keep the worker alive through database hiccups
-                log.exception("email batch failed; retrying shortly")
-                sent, pause = 0, 5.0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        await until_stopped(
+            self.run_once, stop, log=log, idle_seconds=idle_seconds, error_pause=5.0
+        )
 
     # --- one email ------------------------------------------------------------------------------
 

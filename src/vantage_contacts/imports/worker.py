@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,6 +14,7 @@ from vantage_contacts.db import Database
 from vantage_contacts.imports.service import ImportRun
 from vantage_contacts.kit import queue
 from vantage_contacts.kit.clock import utcnow
+from vantage_contacts.kit.loop import until_stopped
 from vantage_contacts.models import contact_imports
 
 log = logging.getLogger("vantage_contacts.imports")
@@ -68,12 +68,6 @@ class ImportWorker:
             )
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
-        while not stop.is_set():
-            try:
-                ran = await self.run_once()
-            except Exception:  # keep the worker alive through database hiccups
-                log.exception("import worker batch failed; retrying shortly")
-                ran = 0
-            if not ran:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+        await until_stopped(
+            self.run_once, stop, log=log, idle_seconds=idle_seconds, error_pause=1.0
+        )

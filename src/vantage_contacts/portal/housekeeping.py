@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 
 from vantage_contacts.db import Database
+from vantage_contacts.kit.loop import until_stopped
 from vantage_contacts.portal import service, sessions
 
 log = logging.getLogger("vantage_contacts.portal")
@@ -17,6 +18,7 @@ class PortalHousekeeper:
     def __init__(self, database: Database, public_url: str) -> None:
         self.database = database
         self.public_url = public_url
+        self._last_purge = float("-inf")
 
     async def run_once(self) -> int:
         async with self.database.write() as conn:
@@ -27,17 +29,12 @@ class PortalHousekeeper:
             await sessions.purge_expired(conn)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
-        since_purge = float(PURGE_EVERY)
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-                since_purge += idle_seconds
-                if since_purge >= PURGE_EVERY:
-                    await self.purge()
-                    since_purge = 0.0
-            except Exception:  # keep the worker alive through database hiccups
-                log.exception("portal housekeeping failed; retrying shortly")
-                handled = 0
-            if not handled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+        await until_stopped(self._work, stop, log=log, idle_seconds=idle_seconds)
+
+    async def _work(self) -> int:
+        """Answer pending reset requests; every PURGE_EVERY seconds, drop expired sessions."""
+        now = time.monotonic()
+        if now - self._last_purge >= PURGE_EVERY:
+            await self.purge()
+            self._last_purge = now
+        return await self.run_once()

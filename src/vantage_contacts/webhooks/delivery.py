@@ -7,7 +7,6 @@ leaves its claimed rows to another worker once their lease runs out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from vantage_contacts.events import service as events
 from vantage_contacts.events.types import payload
 from vantage_contacts.kit.clock import utcnow
 from vantage_contacts.kit.ids import new_id
+from vantage_contacts.kit.loop import until_stopped
 from vantage_contacts.webhooks import repository, schedule, signing
 from vantage_contacts.webhooks.schemas import endpoint_wire
 from vantage_contacts.webhooks.sender import Sender
@@ -96,16 +96,9 @@ class Deliverer:
         return len(claimed)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.1) -> None:
-        while not stop.is_set():
-            pause = idle_seconds
-            try:
-                sent = await self.run_once()
-            except Exception:  # keep the worker alive through database hiccups
-                log.exception("delivery batch failed; retrying shortly")
-                sent, pause = 0, 1.0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        await until_stopped(
+            self.run_once, stop, log=log, idle_seconds=idle_seconds, error_pause=1.0
+        )
 
     # --- one attempt --------------------------------------------------------------------------
 
