@@ -436,3 +436,23 @@ def test_a_ticket_walks_its_whole_life(api: Api) -> None:
     for status in ("awaiting_approval", "approved", "closed", "open"):
         assert set_status(api, ticket["id"], status).status_code == 200
     assert event_types(api, ticket["id"]) == ["ticket.created"] + ["ticket.updated"] * 4
+
+
+def test_delete_hides_the_ticket_and_writes_ticket_deleted(api: Api) -> None:
+    contact = api.make_contact()
+    ticket = api.make_ticket(contact["client_id"], contact_id=contact["id"])
+
+    response = api.delete(f"/v1/tickets/{ticket['id']}")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"id": ticket["id"], "deleted": True}}
+
+    assert api.get(f"/v1/tickets/{ticket['id']}").json()["error"]["code"] == "not_found"
+    assert api.get("/v1/tickets", params={"client_id": contact["client_id"]}).json()["data"] == []
+    included = api.get(f"/v1/contacts/{contact['id']}", params={"include": "tickets,activity"})
+    assert included.json()["data"]["tickets"] == []
+    assert "ticket_unlinked" in [a["action"] for a in included.json()["data"]["activity"]]
+    deleted = api.get("/v1/events", params={"type": "ticket.deleted", "object_id": ticket["id"]})
+    (event,) = deleted.json()["data"]
+    assert event["data"]["id"] == ticket["id"]
+    assert event["data"]["deleted"] is True
+    assert api.delete(f"/v1/tickets/{ticket['id']}").status_code == 404

@@ -9,7 +9,7 @@ from sqlalchemy import (
     Text,
 )
 
-from vantage_contacts.models.base import ID, metadata, tenant_columns, timestamps
+from vantage_contacts.models.base import ID, UTCDateTime, metadata, tenant_columns, timestamps
 
 tickets = Table(
     "tickets",
@@ -24,6 +24,7 @@ tickets = Table(
     Column("description", Text, nullable=True),
     Column("status", String(20), nullable=False),
     *timestamps(),
+    Column("deleted_at", UTCDateTime(), nullable=True),
     PrimaryKeyConstraint("workspace_id", "id"),
     ForeignKeyConstraint(["workspace_id", "client_id"], ["clients.workspace_id", "clients.id"]),
     Index("ix_tickets_listing", "workspace_id", "mode", "created_at", "id"),

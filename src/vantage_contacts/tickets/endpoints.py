@@ -10,7 +10,7 @@ from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.kit.listing import Sort
 from vantage_contacts.kit.pagination import Paging
 from vantage_contacts.kit.responses import JSONBody, listing, single
-from vantage_contacts.kit.schemas import Envelope, ListEnvelope
+from vantage_contacts.kit.schemas import Deleted, Envelope, ListEnvelope
 from vantage_contacts.runtime import DB
 from vantage_contacts.tickets import repository, service
 from vantage_contacts.tickets.schemas import (
@@ -78,3 +78,11 @@ async def update_ticket(ticket_id: str, body: TicketUpdate, subject: ApiKey, db:
     async with db.write() as conn:
         ticket = await service.update(conn, subject, ticket_id, body)
     return single(ticket)
+
+
+@router.delete("/{ticket_id}", response_model=Envelope[Deleted], responses=error_responses(404))
+async def delete_ticket(ticket_id: str, subject: ApiKey, db: DB) -> JSONBody:
+    """Delete a ticket: it leaves lists and GET; its history and events stay."""
+    async with db.write() as conn:
+        await service.delete(conn, subject, ticket_id)
+    return single({"id": ticket_id, "deleted": True})

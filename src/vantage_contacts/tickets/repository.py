@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,10 +17,15 @@ from vantage_contacts.models import tickets
 SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "name": "title"}
 
 
+def _live(tenant: Tenant) -> list[ColumnElement[bool]]:
+    """The tenant's tickets that were not deleted."""
+    return [in_tenant(tickets, tenant), tickets.c.deleted_at.is_(None)]
+
+
 async def get(
     conn: AsyncConnection, tenant: Tenant, ticket_id: str, *, for_update: bool = False
 ) -> RowMapping | None:
-    query = select(tickets).where(in_tenant(tickets, tenant), tickets.c.id == ticket_id)
+    query = select(tickets).where(*_live(tenant), tickets.c.id == ticket_id)
     if for_update:
         query = query.with_for_update()
     return (await conn.execute(query)).mappings().first()
@@ -44,7 +49,7 @@ async def for_contact(
     """The contact's tickets, newest first."""
     rows = await conn.execute(
         select(tickets)
-        .where(in_tenant(tickets, tenant), tickets.c.contact_id == contact_id)
+        .where(*_live(tenant), tickets.c.contact_id == contact_id)
         .order_by(tickets.c.created_at.desc(), tickets.c.id.desc())
         .limit(limit)
     )
@@ -81,7 +86,7 @@ async def page(
     status: str | None,
     sort: str,
 ) -> tuple[list[RowMapping], int]:
-    where = [in_tenant(tickets, tenant)]
+    where = _live(tenant)
     if client_id is not None:
         where.append(tickets.c.client_id == client_id)
     if contact_id is not None:

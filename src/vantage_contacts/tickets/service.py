@@ -121,3 +121,19 @@ async def update(
     ticket = to_wire({**row, **values})
     await events.record(conn, tenant, "ticket.updated", ticket, changed_fields=changes)
     return ticket
+
+
+async def delete(conn: AsyncConnection, subject: Subject, ticket_id: str) -> None:
+    """The ticket leaves lists and GET; its events stay, and `ticket.deleted` is written."""
+    tenant = subject.tenant
+    row = await repository.get(conn, tenant, ticket_id, for_update=True)
+    if row is None:
+        raise NotFound("ticket", ticket_id)
+    now = utcnow()
+    await repository.update_ticket(conn, tenant, ticket_id, {"deleted_at": now, "updated_at": now})
+    if row["contact_id"] is not None:
+        unlink = {"ticket_id": (ticket_id, None)}
+        await activity.record(
+            conn, tenant, subject.actor, row["contact_id"], "ticket_unlinked", unlink
+        )
+    await events.record(conn, tenant, "ticket.deleted", {**to_wire(row), "deleted": True})
