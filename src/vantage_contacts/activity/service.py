@@ -4,10 +4,11 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Actor, Tenant
+from vantage_contacts.kit.bulk_insert import insert_rows
 from vantage_contacts.kit.clock import rfc3339, utcnow
 from vantage_contacts.kit.ids import new_id
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
@@ -55,7 +56,7 @@ async def record_many(
         }
         for position, (contact_id, action, changes) in enumerate(entries)
     ]
-    await conn.execute(insert(activity), rows)
+    await insert_rows(conn, activity, rows)
 
 
 async def for_contact(

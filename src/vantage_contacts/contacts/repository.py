@@ -6,11 +6,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
+from vantage_contacts.kit.bulk_insert import insert_rows
 from vantage_contacts.kit.listing import fetch_page, order_by
 from vantage_contacts.kit.pagination import PageRequest
 from vantage_contacts.kit.scoping import in_tenant, like_pattern, tenant_values
@@ -79,9 +80,8 @@ async def primary_of(
 async def insert_contacts(
     conn: AsyncConnection, tenant: Tenant, rows: Sequence[dict[str, Any]]
 ) -> None:
-    """One batched insert (executemany) for any number of new contacts."""
-    if rows:
-        await conn.execute(insert(contacts), [{**tenant_values(tenant), **row} for row in rows])
+    """One batched insert (COPY or executemany) for any number of new contacts."""
+    await insert_rows(conn, contacts, [{**tenant_values(tenant), **row} for row in rows])
 
 
 async def email_owners(

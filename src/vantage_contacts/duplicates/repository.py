@@ -6,12 +6,15 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy import Text, and_, bindparam, delete, func, or_, select, true, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
+from vantage_contacts.kit.among import among
+from vantage_contacts.kit.bulk_insert import insert_rows
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import (
     contacts,
@@ -70,14 +73,23 @@ async def replace_keys(
         for contact_id, keys in keys_by_contact.items()
         for key in keys
     ]
-    if rows:
-        await conn.execute(duplicate_keys.insert(), rows)
+    await insert_rows(conn, duplicate_keys, rows)
 
 
 async def queue_checks(
-    conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str], now: datetime
+    conn: AsyncConnection,
+    tenant: Tenant,
+    contact_ids: Collection[str],
+    now: datetime,
+    *,
+    new: bool = False,
 ) -> None:
+    """Queue these contacts for the worker (`new` contacts cannot be queued already)."""
     if not contact_ids:
+        return
+    if new:
+        rows = [{**tenant_values(tenant), "contact_id": c, "queued_at": now} for c in contact_ids]
+        await insert_rows(conn, duplicate_checks, rows)
         return
     statement = _upsert(conn)(duplicate_checks).values(
         [{**tenant_values(tenant), "contact_id": c, "queued_at": now} for c in contact_ids]
@@ -130,43 +142,60 @@ async def insert_pairs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 async def sharing_keys(
     conn: AsyncConnection, tenant: Tenant, keys: Collection[str], max_block: int
 ) -> dict[str, list[str]]:
-    """key → contacts holding it, for the given keys held by at most `max_block` contacts.
-
-    Two index-only lookups: count the holders of each key, then list the holders of the keys
-    that are rare enough (a key held by thousands says too little to compare them all).
-    """
+    """key → contacts holding it, for the given keys held by at most `max_block` contacts
+    (a key held by thousands says too little to compare them all)."""
     if not keys:
         return {}
-    rare: list[str] = []
-    for part in _slices(keys):
+    if conn.dialect.name == "postgresql":
+        found = await _holders_by_key(conn, tenant, keys, max_block + 1)
+    else:
         counted = await conn.execute(
             select(duplicate_keys.c.key, func.count())
-            .where(in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(part))
+            .where(in_tenant(duplicate_keys, tenant), among(conn, duplicate_keys.c.key, keys))
             .group_by(duplicate_keys.c.key)
         )
-        rare.extend(key for key, holders in counted.all() if holders <= max_block)
-    found: dict[str, list[str]] = {}
-    for part in _slices(rare):
-        rows = await conn.execute(
-            select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
-                in_tenant(duplicate_keys, tenant), duplicate_keys.c.key.in_(part)
-            )
+        rare = [key for key, holders in counted.all() if holders <= max_block]
+        found = await _holders_by_key(conn, tenant, rare, None) if rare else {}
+    return {key: holders for key, holders in found.items() if len(holders) <= max_block}
+
+
+async def _holders_by_key(
+    conn: AsyncConnection, tenant: Tenant, keys: Collection[str], cap: int | None
+) -> dict[str, list[str]]:
+    if cap is None:
+        query = select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
+            in_tenant(duplicate_keys, tenant), among(conn, duplicate_keys.c.key, keys)
         )
-        for key, contact_id in rows.all():
-            found.setdefault(key, []).append(contact_id)
+    else:
+        # PostgreSQL: one index lookup per key, reading at most `cap` holders of each, whatever
+        # the table's statistics say (a fresh or never-analyzed table made the planner scan
+        # every key of the workspace for an `= ANY(...)` condition).
+        wanted = func.unnest(bindparam("keys", list(keys), type_=ARRAY(Text)))
+        key = wanted.table_valued("key").render_derived(name="wanted")
+        holders = (
+            select(duplicate_keys.c.contact_id)
+            .where(in_tenant(duplicate_keys, tenant), duplicate_keys.c.key == key.c.key)
+            .limit(cap)
+            .lateral("holders")
+        )
+        query = select(key.c.key, holders.c.contact_id).select_from(key.join(holders, true()))
+    found: dict[str, list[str]] = {}
+    for key_text, contact_id in (await conn.execute(query)).all():
+        found.setdefault(key_text, []).append(contact_id)
     return found
 
 
 async def live_contacts(
     conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
 ) -> list[RowMapping]:
-    found: list[RowMapping] = []
-    for part in _slices(contact_ids):
-        query = select(*MATCH_COLUMNS).where(
-            in_tenant(contacts, tenant), contacts.c.deleted_at.is_(None), contacts.c.id.in_(part)
-        )
-        found.extend((await conn.execute(query)).mappings())
-    return found
+    if not contact_ids:
+        return []
+    query = select(*MATCH_COLUMNS).where(
+        in_tenant(contacts, tenant),
+        contacts.c.deleted_at.is_(None),
+        among(conn, contacts.c.id, contact_ids),
+    )
+    return list((await conn.execute(query)).mappings())
 
 
 async def dismissed_for(

@@ -38,7 +38,7 @@ async def on_written(
     await repository.replace_keys(
         conn, tenant, {row["id"]: matching.blocking_keys(person(row)) for row in rows}, new=new
     )
-    await repository.queue_checks(conn, tenant, [row["id"] for row in rows], utcnow())
+    await repository.queue_checks(conn, tenant, [row["id"] for row in rows], utcnow(), new=new)
 
 
 async def on_removed(conn: AsyncConnection, tenant: Tenant, contact_ids: Sequence[str]) -> None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
 from vantage_contacts.events.types import ALL
+from vantage_contacts.kit.bulk_insert import insert_rows
 from vantage_contacts.kit.clock import utcnow
 from vantage_contacts.kit.ids import new_id
 from vantage_contacts.kit.scoping import tenant_values
@@ -73,7 +73,7 @@ async def record_many(
         }
         for position, event in enumerate(new_events)
     ]
-    await conn.execute(insert(events), rows)
+    await insert_rows(conn, events, rows)
     if only_endpoint is not None:
         subscriptions = [(only_endpoint, [ALL])]
     else:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
+from vantage_contacts.kit.bulk_insert import insert_rows
 from vantage_contacts.kit.listing import fetch_page
 from vantage_contacts.kit.pagination import PageRequest
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
@@ -72,8 +73,7 @@ async def endpoint_page(
 
 
 async def insert_deliveries(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(insert(deliveries_t), list(rows))
+    await insert_rows(conn, deliveries_t, rows)
 
 
 async def get_delivery(
