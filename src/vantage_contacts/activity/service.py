@@ -42,9 +42,10 @@ async def record_many(
     if not entries:
         return
     now = utcnow()
+    scope = tenant_values(tenant)
     rows = [
         {
-            **tenant_values(tenant),
+            **scope,
             "id": new_id("act"),
             "contact_id": contact_id,
             "action": action,

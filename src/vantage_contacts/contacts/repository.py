@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
+from vantage_contacts.kit.among import probe
 from vantage_contacts.kit.bulk_insert import insert_rows
 from vantage_contacts.kit.listing import fetch_page, order_by
 from vantage_contacts.kit.pagination import PageRequest
@@ -81,7 +82,8 @@ async def insert_contacts(
     conn: AsyncConnection, tenant: Tenant, rows: Sequence[dict[str, Any]]
 ) -> None:
     """One batched insert (COPY or executemany) for any number of new contacts."""
-    await insert_rows(conn, contacts, [{**tenant_values(tenant), **row} for row in rows])
+    scope = tenant_values(tenant)
+    await insert_rows(conn, contacts, [{**scope, **row} for row in rows])
 
 
 async def email_owners(
@@ -90,10 +92,9 @@ async def email_owners(
     """email key → id of the live contact using it, for the keys in use."""
     if not keys:
         return {}
-    query = select(contacts.c.email_key, contacts.c.id).where(
-        *_live(tenant), contacts.c.email_key.in_(list(keys))
-    )
-    return {key: contact_id for key, contact_id in (await conn.execute(query)).all()}
+    query = select(contacts.c.email_key, contacts.c.id).where(*_live(tenant))
+    rows = (await conn.execute(probe(conn, query, contacts.c.email_key, keys))).all()
+    return {str(key): str(contact_id) for key, contact_id in rows}
 
 
 async def update_contact(

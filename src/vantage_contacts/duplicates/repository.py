@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, delete, func, or_, select, true, tuple_
+from sqlalchemy import and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
-from vantage_contacts.kit.among import among
+from vantage_contacts.kit.among import among, probe
 from vantage_contacts.kit.bulk_insert import insert_rows
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import (
@@ -52,7 +51,7 @@ def _upsert(conn: AsyncConnection) -> Any:
 async def replace_keys(
     conn: AsyncConnection,
     tenant: Tenant,
-    keys_by_contact: dict[str, set[str]],
+    keys_by_contact: Mapping[str, Collection[str]],
     *,
     new: bool = False,
 ) -> None:
@@ -68,8 +67,9 @@ async def replace_keys(
                 duplicate_keys.c.contact_id.in_(list(keys_by_contact)),
             )
         )
+    scope = tenant_values(tenant)
     rows = [
-        {**tenant_values(tenant), "contact_id": contact_id, "key": key}
+        {**scope, "contact_id": contact_id, "key": key}
         for contact_id, keys in keys_by_contact.items()
         for key in keys
     ]
@@ -87,13 +87,12 @@ async def queue_checks(
     """Queue these contacts for the worker (`new` contacts cannot be queued already)."""
     if not contact_ids:
         return
+    scope = tenant_values(tenant)
+    rows = [{**scope, "contact_id": c, "queued_at": now} for c in contact_ids]
     if new:
-        rows = [{**tenant_values(tenant), "contact_id": c, "queued_at": now} for c in contact_ids]
         await insert_rows(conn, duplicate_checks, rows)
         return
-    statement = _upsert(conn)(duplicate_checks).values(
-        [{**tenant_values(tenant), "contact_id": c, "queued_at": now} for c in contact_ids]
-    )
+    statement = _upsert(conn)(duplicate_checks).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=["workspace_id", "mode", "contact_id"],
         set_={"queued_at": statement.excluded.queued_at},
@@ -162,25 +161,16 @@ async def sharing_keys(
 async def _holders_by_key(
     conn: AsyncConnection, tenant: Tenant, keys: Collection[str], cap: int | None
 ) -> dict[str, list[str]]:
-    if cap is None:
-        query = select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
-            in_tenant(duplicate_keys, tenant), among(conn, duplicate_keys.c.key, keys)
-        )
-    else:
-        # PostgreSQL: one index lookup per key, reading at most `cap` holders of each, whatever
-        # the table's statistics say (a fresh or never-analyzed table made the planner scan
-        # every key of the workspace for an `= ANY(...)` condition).
-        wanted = func.unnest(bindparam("keys", list(keys), type_=ARRAY(Text)))
-        key = wanted.table_valued("key").render_derived(name="wanted")
-        holders = (
-            select(duplicate_keys.c.contact_id)
-            .where(in_tenant(duplicate_keys, tenant), duplicate_keys.c.key == key.c.key)
-            .limit(cap)
-            .lateral("holders")
-        )
-        query = select(key.c.key, holders.c.contact_id).select_from(key.join(holders, true()))
+    """`cap` (PostgreSQL only): read at most this many holders of each key."""
+    query = select(duplicate_keys.c.key, duplicate_keys.c.contact_id).where(
+        in_tenant(duplicate_keys, tenant)
+    )
+    if cap is not None:
+        query = query.limit(cap)
     found: dict[str, list[str]] = {}
-    for key_text, contact_id in (await conn.execute(query)).all():
+    for key_text, contact_id in (
+        await conn.execute(probe(conn, query, duplicate_keys.c.key, keys))
+    ).all():
         found.setdefault(key_text, []).append(contact_id)
     return found
 
@@ -190,12 +180,13 @@ async def live_contacts(
 ) -> list[RowMapping]:
     if not contact_ids:
         return []
-    query = select(*MATCH_COLUMNS).where(
-        in_tenant(contacts, tenant),
-        contacts.c.deleted_at.is_(None),
-        among(conn, contacts.c.id, contact_ids),
+    # Only the primary key's columns go into the probe: with `mode` or `deleted_at` there too,
+    # PostgreSQL may probe the partial email index instead, reading the workspace for each id.
+    query = select(*MATCH_COLUMNS, contacts.c.mode, contacts.c.deleted_at).where(
+        contacts.c.workspace_id == tenant.workspace_id
     )
-    return list((await conn.execute(query)).mappings())
+    rows = (await conn.execute(probe(conn, query, contacts.c.id, contact_ids))).mappings()
+    return [row for row in rows if row["mode"] == tenant.mode and row["deleted_at"] is None]
 
 
 async def dismissed_for(

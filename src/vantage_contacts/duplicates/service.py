@@ -4,6 +4,7 @@ by the worker and stored, so listing is a read even for a million contacts."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,6 +30,13 @@ def person(row: Mapping[Any, Any]) -> matching.Person:
     )
 
 
+@lru_cache(maxsize=4096)
+def keys_of(person: matching.Person) -> frozenset[str]:
+    """A contact's blocking keys. Cached: a create stores them, then the create-time guard looks
+    up the contacts holding them, and computing them is a large share of a create's work."""
+    return frozenset(matching.blocking_keys(person))
+
+
 async def on_written(
     conn: AsyncConnection, tenant: Tenant, rows: Sequence[Mapping[Any, Any]], *, new: bool = False
 ) -> None:
@@ -36,7 +44,7 @@ async def on_written(
     if not rows:
         return
     await repository.replace_keys(
-        conn, tenant, {row["id"]: matching.blocking_keys(person(row)) for row in rows}, new=new
+        conn, tenant, {row["id"]: keys_of(person(row)) for row in rows}, new=new
     )
     await repository.queue_checks(conn, tenant, [row["id"] for row in rows], utcnow(), new=new)
 
@@ -63,11 +71,11 @@ async def candidates(
     `each_pair_once` (the worker's scan) skips pairs another check will score anyway: a pair
     within the batch is scored from one side, and a contact still queued will score its own.
     """
-    keys_of = {p.id: matching.blocking_keys(p) for p in people}
+    keys = {p.id: keys_of(p) for p in people}
     holders = await repository.sharing_keys(
-        conn, tenant, set().union(*keys_of.values()), matching.MAX_BLOCK
+        conn, tenant, set().union(*keys.values()), matching.MAX_BLOCK
     )
-    wanted = {p.id: {c for k in keys_of[p.id] for c in holders.get(k, ())} - {p.id} for p in people}
+    wanted = {p.id: {c for k in keys[p.id] for c in holders.get(k, ())} - {p.id} for p in people}
     if each_pair_once:
         batch = {p.id for p in people}
         queued = await repository.queued_among(conn, tenant, set().union(*wanted.values()) - batch)

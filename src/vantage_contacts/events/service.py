@@ -57,9 +57,10 @@ async def record_many(
     if not new_events:
         return []
     now = utcnow()
+    scope = tenant_values(tenant)
     rows = [
         {
-            **tenant_values(tenant),
+            **scope,
             "id": new_id("evt"),
             "type": event.type,
             "object_type": event.type.partition(".")[0],
@@ -81,7 +82,7 @@ async def record_many(
         subscriptions = [(e["id"], e["events"]) for e in endpoints]
     deliveries = [
         {
-            **tenant_values(tenant),
+            **scope,
             "id": new_id("del"),
             "message_id": new_id("msg"),
             "endpoint_id": endpoint_id,
