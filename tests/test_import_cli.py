@@ -199,6 +199,29 @@ def test_import_creates_contacts_and_reports_failing_rows(
     assert str(tmp_path / "crm.errors.csv") in result.stderr
 
 
+def test_import_lists_created_rows_that_look_like_existing_contacts(
+    acme: Workspace, env: dict[str, str], tmp_path: Path
+) -> None:
+    client_id = acme.client("Only Client")
+    first = write_csv(tmp_path / "first.csv", ["Name", "Email"], [["Katherine Johnson", ""]])
+    cli(env, "import", str(first), "--workspace", WORKSPACE, "--client-id", client_id)
+    [katherine] = acme.contacts()
+    source = write_csv(
+        tmp_path / "second.csv",
+        ["Name", "Email"],
+        [["Grace Hopper", "grace@example.com"], ["Katherine Johnson", "kj@example.com"]],
+    )
+    result = cli(env, "import", str(source), "--workspace", WORKSPACE, "--client-id", client_id)
+    assert "2 contact(s) created; 0 row(s) failed." in result.stderr
+    assert "1 created row(s) look like contacts already there" in result.stderr
+    created = {c["name"]: c["id"] for c in acme.contacts() if c["id"] != katherine["id"]}
+    report = read_csv(tmp_path / "second.duplicates.csv")
+    assert [(r["row"], r["id"], r["possible_duplicate_id"], r["match_reason"]) for r in report] == [
+        ("3", created["Katherine Johnson"], katherine["id"], "same_name")
+    ]
+    assert float(report[0]["confidence"]) >= 0.5
+
+
 def test_import_with_a_client_id_and_an_errors_path(
     acme: Workspace, env: dict[str, str], tmp_path: Path
 ) -> None:

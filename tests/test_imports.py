@@ -190,6 +190,28 @@ def test_failing_rows_are_listed_with_their_line_numbers(api: Api) -> None:
     assert "Good Two" in contact_names(api)
 
 
+def test_created_rows_that_look_like_existing_contacts_are_flagged(api: Api) -> None:
+    client = api.make_client()
+    existing = api.make_contact(client["id"], name="Robert Smith", phone="+1 415 555 0199")
+    csv_text = (
+        "Name,Email,Phone\n"  # line 1
+        "Ada Lovelace,ada@example.com,\n"  # line 2: nobody like her
+        "Bob Smith,bob.smith@elsewhere.com,(415) 555-0199\n"  # line 3: the same person
+    )
+    job = queue(api, csv_text, client_id=client["id"])
+    run_worker(api.http)
+    done = job_of(api, job["id"])
+    assert (done["created"], done["failed"], done["flagged"]) == (2, 0, 1)
+    [flagged] = done["possible_duplicates"]
+    assert flagged["row"] == 3
+    bob = next(c for c in api.get("/v1/contacts").json()["data"] if c["name"] == "Bob Smith")
+    assert flagged["id"] == bob["id"]
+    [match] = flagged["possible_duplicates"]
+    assert match["id"] == existing["id"]
+    assert match["confidence"] >= 0.5
+    assert match["match_reason"] == "same_phone"
+
+
 def test_line_numbers_count_blank_lines_and_multiline_cells(api: Api) -> None:
     client = api.make_client()
     csv_text = (

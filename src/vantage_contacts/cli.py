@@ -159,6 +159,13 @@ def import_csv(
     errors: Annotated[
         Path | None, typer.Option(help="Where to write failing rows (default FILE.errors.csv).")
     ] = None,
+    duplicates: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write created rows that look like existing contacts "
+            "(default FILE.duplicates.csv)."
+        ),
+    ] = None,
 ) -> None:
     """Import contacts from a CSV file, in committed chunks; run it again to resume."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -169,6 +176,7 @@ def import_csv(
     tenant_mode = _mode(mode)
     options = service.ImportOptions(client_id, client_column, _mapping(map_))
     errors_path = errors or file.with_suffix(".errors.csv")
+    duplicates_path = duplicates or file.with_suffix(".duplicates.csv")
     asyncio.run(_migrate())
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
 
@@ -186,6 +194,7 @@ def import_csv(
                     options,
                     dry_run=dry_run,
                     errors_path=errors_path,
+                    duplicates_path=duplicates_path,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
         finally:
@@ -205,6 +214,11 @@ def import_csv(
     console.print(f"{summary.created} contact(s) {verb}; {summary.failed} row(s) failed.")
     if summary.failed:
         console.print(f"Failing rows are listed in {errors_path}.")
+    if summary.flagged:
+        console.print(
+            f"{summary.flagged} created row(s) look like contacts already there; "
+            f"they are listed in {duplicates_path} (see GET /v1/contacts/duplicates)."
+        )
 
 
 @app.command("export")

@@ -114,8 +114,9 @@ async def create_many(
         ready.append((index, row))
 
     rows = [row for _, row in ready]
-    created = await service.insert_prepared(conn, subject, rows, settings)
+    # Before the insert, so the new contacts' keys do not come back as their own candidates.
     similar = await duplicates.possible_duplicates(conn, tenant, rows) if guard else {}
+    created = await service.insert_prepared(conn, subject, rows, settings)
     for (index, row), contact in zip(ready, created, strict=True):
         done: dict[str, Any] = {"index": index, "id": row["id"], "contact": contact}
         if similar.get(row["id"]):

@@ -92,9 +92,25 @@ async def email_owners(
     """email key → id of the live contact using it, for the keys in use."""
     if not keys:
         return {}
-    query = select(contacts.c.email_key, contacts.c.id).where(*_live(tenant))
-    rows = (await conn.execute(probe(conn, query, contacts.c.email_key, keys))).all()
-    return {str(key): str(contact_id) for key, contact_id in rows}
+    # The probe goes through the index that starts with the email (the one portal login uses);
+    # with the workspace in it too, PostgreSQL may pick any index starting with the workspace
+    # and read every contact of it for each address. The few rows found are checked after.
+    query = select(
+        contacts.c.email_key,
+        contacts.c.id,
+        contacts.c.workspace_id,
+        contacts.c.mode,
+        contacts.c.deleted_at,
+    )
+    found = probe(conn, query, contacts.c.email_key, keys)
+    columns = found.selected_columns
+    found = found.where(
+        columns.workspace_id == tenant.workspace_id,
+        columns.mode == tenant.mode,
+        columns.deleted_at.is_(None),
+    )
+    rows = (await conn.execute(found)).all()
+    return {str(row.email_key): str(row.id) for row in rows}
 
 
 async def update_contact(

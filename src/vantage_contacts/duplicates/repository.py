@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
 from vantage_contacts.kit.among import among, probe
-from vantage_contacts.kit.bulk_insert import insert_rows
+from vantage_contacts.kit.bulk_insert import insert_records, insert_rows
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import (
     contacts,
@@ -34,6 +34,8 @@ MATCH_COLUMNS = (
     contacts.c.mobile_e164,
 )
 
+
+KEY_COLUMNS = ("workspace_id", "mode", "contact_id", "key")
 
 # SQLite takes at most 32,766 bound values a statement: long IN lists go in slices.
 IN_SLICE = 5000
@@ -67,13 +69,12 @@ async def replace_keys(
                 duplicate_keys.c.contact_id.in_(list(keys_by_contact)),
             )
         )
-    scope = tenant_values(tenant)
-    rows = [
-        {**scope, "contact_id": contact_id, "key": key}
+    records = [
+        (tenant.workspace_id, tenant.mode, contact_id, key)
         for contact_id, keys in keys_by_contact.items()
         for key in keys
     ]
-    await insert_rows(conn, duplicate_keys, rows)
+    await insert_records(conn, duplicate_keys, KEY_COLUMNS, records)
 
 
 async def queue_checks(
@@ -140,22 +141,26 @@ async def insert_pairs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 
 async def sharing_keys(
     conn: AsyncConnection, tenant: Tenant, keys: Collection[str], max_block: int
-) -> dict[str, list[str]]:
-    """key → contacts holding it, for the given keys held by at most `max_block` contacts
-    (a key held by thousands says too little to compare them all)."""
+) -> tuple[dict[str, list[str]], set[str]]:
+    """key → stored contacts holding it, for the given keys held by at most `max_block`
+    contacts; and the keys held by more (a key held by thousands says too little to compare
+    them all)."""
     if not keys:
-        return {}
+        return {}, set()
     if conn.dialect.name == "postgresql":
         found = await _holders_by_key(conn, tenant, keys, max_block + 1)
+        crowded = {key for key, holders in found.items() if len(holders) > max_block}
     else:
         counted = await conn.execute(
             select(duplicate_keys.c.key, func.count())
             .where(in_tenant(duplicate_keys, tenant), among(conn, duplicate_keys.c.key, keys))
             .group_by(duplicate_keys.c.key)
         )
-        rare = [key for key, holders in counted.all() if holders <= max_block]
+        counts: dict[str, int] = {key: holders for key, holders in counted.all()}
+        crowded = {key for key, holders in counts.items() if holders > max_block}
+        rare = [key for key in counts if key not in crowded]
         found = await _holders_by_key(conn, tenant, rare, None) if rare else {}
-    return {key: holders for key, holders in found.items() if len(holders) <= max_block}
+    return {key: holders for key, holders in found.items() if key not in crowded}, crowded
 
 
 async def _holders_by_key(
@@ -180,13 +185,17 @@ async def live_contacts(
 ) -> list[RowMapping]:
     if not contact_ids:
         return []
-    # Only the primary key's columns go into the probe: with `mode` or `deleted_at` there too,
-    # PostgreSQL may probe the partial email index instead, reading the workspace for each id.
+    # Only the primary key's columns go into the probe, the rest is checked on what it found:
+    # with `mode` or `deleted_at` in the probe, PostgreSQL may probe the partial email index
+    # instead, reading the whole workspace for each id.
     query = select(*MATCH_COLUMNS, contacts.c.mode, contacts.c.deleted_at).where(
         contacts.c.workspace_id == tenant.workspace_id
     )
-    rows = (await conn.execute(probe(conn, query, contacts.c.id, contact_ids))).mappings()
-    return [row for row in rows if row["mode"] == tenant.mode and row["deleted_at"] is None]
+    found = probe(conn, query, contacts.c.id, contact_ids)
+    found = found.where(
+        found.selected_columns.mode == tenant.mode, found.selected_columns.deleted_at.is_(None)
+    )
+    return list((await conn.execute(found)).mappings())
 
 
 async def dismissed_for(

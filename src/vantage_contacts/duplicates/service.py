@@ -66,25 +66,34 @@ async def candidates(
     each_pair_once: bool = False,
 ) -> dict[str, list[tuple[matching.Person, matching.Match]]]:
     """For each person, the live contacts sharing a blocking key with it, scored, best first.
-    A few queries for the whole batch, whatever its size.
+    A few queries for the whole batch, whatever its size. The people need not be stored yet
+    (the create-time guard runs before their keys are written): they are compared with each
+    other too.
 
     `each_pair_once` (the worker's scan) skips pairs another check will score anyway: a pair
     within the batch is scored from one side, and a contact still queued will score its own.
     """
     keys = {p.id: keys_of(p) for p in people}
-    holders = await repository.sharing_keys(
+    stored, crowded = await repository.sharing_keys(
         conn, tenant, set().union(*keys.values()), matching.MAX_BLOCK
     )
-    wanted = {p.id: {c for k in keys[p.id] for c in holders.get(k, ())} - {p.id} for p in people}
+    holders: dict[str, set[str]] = {key: set(ids) for key, ids in stored.items()}
+    for p in people:
+        for key in keys[p.id] - crowded:
+            holders.setdefault(key, set()).add(p.id)
+    usable = {key: ids for key, ids in holders.items() if len(ids) <= matching.MAX_BLOCK}
+    wanted = {p.id: {c for k in keys[p.id] for c in usable.get(k, ())} - {p.id} for p in people}
     if each_pair_once:
         batch = {p.id for p in people}
         queued = await repository.queued_among(conn, tenant, set().union(*wanted.values()) - batch)
         for p in people:
             wanted[p.id] = {o for o in wanted[p.id] - queued if o not in batch or o > p.id}
+    batch_people = {p.id: p for p in people}
+    stored_ids = set().union(*wanted.values()) - batch_people.keys()
     others = {
-        row["id"]: person(row)
-        for row in await repository.live_contacts(conn, tenant, set().union(*wanted.values()))
+        row["id"]: person(row) for row in await repository.live_contacts(conn, tenant, stored_ids)
     }
+    others.update(batch_people)
     dismissed = await repository.dismissed_for(conn, tenant, [p.id for p in people])
     found: dict[str, list[tuple[matching.Person, matching.Match]]] = {}
     for p in people:

@@ -6,9 +6,10 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from vantage_contacts.auth.api_key import ApiKey
+from vantage_contacts.contacts.bulk_endpoints import PossibleDuplicate
 from vantage_contacts.errors import NotFound, ValidationFailed, error_responses
 from vantage_contacts.idempotency.route import Idempotent, IdempotentRoute
 from vantage_contacts.imports import service
@@ -24,6 +25,12 @@ class RowError(BaseModel):
     error: dict[str, Any]
 
 
+class FlaggedRow(BaseModel):
+    row: int
+    id: str
+    possible_duplicates: list[PossibleDuplicate]
+
+
 class ContactImport(BaseModel):
     id: str
     status: str
@@ -33,6 +40,8 @@ class ContactImport(BaseModel):
     created: int
     failed: int
     errors: list[RowError]
+    flagged: int = Field(description="Created rows that look like contacts already there.")
+    possible_duplicates: list[FlaggedRow]
     failure: str | None
     created_at: str
     updated_at: str

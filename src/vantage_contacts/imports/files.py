@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,45 @@ class ImportSummary:
     total: int
     created: int
     failed: int
+    flagged: int
+
+
+ERROR_COLUMNS = ("row", "code", "field", "message", "detail")
+DUPLICATE_COLUMNS = ("row", "id", "possible_duplicate_id", "confidence", "match_reason")
+
+
+@contextmanager
+def _report(path: Path, header: tuple[str, ...], resumed: bool) -> Iterator[Any]:
+    """A CSV report; a resumed import adds to the one its first run began."""
+    with path.open("a" if resumed else "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        if not resumed:
+            writer.writerow(header)
+        yield writer
+
+
+def _error_lines(report: service.ChunkReport) -> Iterator[list[Any]]:
+    for error in report.errors:
+        detail = error["error"]
+        yield [
+            error["row"],
+            detail["code"],
+            detail.get("field") or "",
+            detail["message"],
+            orjson.dumps(detail).decode(),
+        ]
+
+
+def _duplicate_lines(report: service.ChunkReport) -> Iterator[list[Any]]:
+    for flagged in report.flagged:
+        for match in flagged["possible_duplicates"]:
+            yield [
+                flagged["row"],
+                flagged["id"],
+                match["id"],
+                match["confidence"],
+                match["match_reason"],
+            ]
 
 
 async def import_file(
@@ -57,11 +97,13 @@ async def import_file(
     *,
     dry_run: bool,
     errors_path: Path,
+    duplicates_path: Path,
     progress: Progress,
 ) -> ImportSummary:
     """Import `path` in committed chunks. Run again after a crash, it resumes after the last
     committed row (the same file is recognised by its hash). Every failing row is written to
-    `errors_path` with its line number."""
+    `errors_path` with its line number, and every created row that looks like a contact already
+    there to `duplicates_path`, one line per likely duplicate."""
     text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
     async with database.write() as conn:
         found = await service.unfinished_for_file(conn, tenant, service.file_hash(text))
@@ -73,24 +115,16 @@ async def import_file(
             job = await service.create_job(conn, tenant, SYSTEM, text, path.name, options)
     run = service.ImportRun(job, settings)
     resumed_at = run.job["processed_rows"]
-    mode = "a" if resumed_at else "w"
-    with errors_path.open(mode, newline="", encoding="utf-8") as report:
-        writer = csv.writer(report)
-        if not resumed_at:
-            writer.writerow(["row", "code", "field", "message", "detail"])
+    resumed = resumed_at > 0
+    with (
+        _report(errors_path, ERROR_COLUMNS, resumed) as errors,
+        _report(duplicates_path, DUPLICATE_COLUMNS, resumed) as duplicates,
+    ):
         progress(resumed_at, len(run.rows))
         while not run.done:
-            for error in await run.next_chunk(database, dry_run=dry_run):
-                detail = error["error"]
-                writer.writerow(
-                    [
-                        error["row"],
-                        detail["code"],
-                        detail.get("field") or "",
-                        detail["message"],
-                        orjson.dumps(detail).decode(),
-                    ]
-                )
+            report = await run.next_chunk(database, dry_run=dry_run)
+            errors.writerows(_error_lines(report))
+            duplicates.writerows(_duplicate_lines(report))
             progress(run.job["processed_rows"], len(run.rows))
     return ImportSummary(
         job_id=job["id"],
@@ -98,6 +132,7 @@ async def import_file(
         total=len(run.rows),
         created=run.job["created_count"],
         failed=run.job["failed_count"],
+        flagged=run.job["flagged_count"],
     )
 
 

@@ -27,7 +27,9 @@ from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import clients, contact_imports
 
 CHUNK_ROWS = 500
-ERRORS_KEPT = 1000  # on the job; the command line writes every error to its report file
+# Row errors and possible duplicates kept on the job; the command line writes all of them to
+# its report files.
+ERRORS_KEPT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ def wire(job: Mapping[Any, Any]) -> dict[str, Any]:
         "created": job["created_count"],
         "failed": job["failed_count"],
         "errors": job["row_errors"],
+        "flagged": job["flagged_count"],
+        "possible_duplicates": job["possible_duplicates"],
         "failure": job["failure"],
         "created_at": rfc3339(job["created_at"]),
         "updated_at": rfc3339(job["updated_at"]),
@@ -106,6 +110,8 @@ async def build_job(
         "created_count": 0,
         "failed_count": 0,
         "row_errors": [],
+        "flagged_count": 0,
+        "possible_duplicates": [],
         "failure": None,
         "next_attempt_at": now,
         "lease_until": None,
@@ -151,6 +157,15 @@ async def unfinished_for_file(
 
 class _DryRun(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkReport:
+    """What one chunk found, by CSV line number (`row`)."""
+
+    errors: list[dict[str, Any]]
+    # Created rows that look like existing contacts: {row, id, possible_duplicates}.
+    flagged: list[dict[str, Any]]
 
 
 class ImportRun:
@@ -202,20 +217,32 @@ class ImportRun:
 
     async def next_chunk(
         self, database: Database, *, dry_run: bool = False, chunk_rows: int = CHUNK_ROWS
-    ) -> list[dict[str, Any]]:
-        """Process the next chunk; returns its row errors (`row` is the CSV line number)."""
+    ) -> ChunkReport:
+        """Process the next chunk: create its rows, and report which failed and which look
+        like contacts already there (the create-time guard, as in a bulk create)."""
         start = self.job["processed_rows"]
         chunk = self.rows[start : start + chunk_rows]
         try:
             async with database.write() as conn:
                 items = await self._items(conn, chunk)
                 result = await bulk.create_many(
-                    conn, self.subject, items, self.settings, first_index=start, guard=False
+                    conn, self.subject, items, self.settings, first_index=start
                 )
-                errors = [
-                    {"row": self.lines[e["index"]], "error": e["error"]} for e in result.errors
-                ]
-                values = self._progress(start + len(chunk), len(result.data), errors)
+                report = ChunkReport(
+                    errors=[
+                        {"row": self.lines[e["index"]], "error": e["error"]} for e in result.errors
+                    ],
+                    flagged=[
+                        {
+                            "row": self.lines[done["index"]],
+                            "id": done["id"],
+                            "possible_duplicates": done["possible_duplicates"],
+                        }
+                        for done in result.data
+                        if done.get("possible_duplicates")
+                    ],
+                )
+                values = self._progress(start + len(chunk), len(result.data), report)
                 if not dry_run:
                     await self._save(conn, start, values)
                 self.job.update(values)
@@ -223,17 +250,18 @@ class ImportRun:
                     raise _DryRun
         except _DryRun:
             pass
-        return errors
+        return report
 
-    def _progress(
-        self, processed: int, created: int, errors: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def _progress(self, processed: int, created: int, report: ChunkReport) -> dict[str, Any]:
         now = utcnow()
+        job = self.job
         values: dict[str, Any] = {
             "processed_rows": processed,
-            "created_count": self.job["created_count"] + created,
-            "failed_count": self.job["failed_count"] + len(errors),
-            "row_errors": (self.job["row_errors"] + errors)[:ERRORS_KEPT],
+            "created_count": job["created_count"] + created,
+            "failed_count": job["failed_count"] + len(report.errors),
+            "row_errors": (job["row_errors"] + report.errors)[:ERRORS_KEPT],
+            "flagged_count": job["flagged_count"] + len(report.flagged),
+            "possible_duplicates": (job["possible_duplicates"] + report.flagged)[:ERRORS_KEPT],
             "updated_at": now,
         }
         if processed >= len(self.rows):

@@ -49,6 +49,19 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
     await _copy(conn, table.name, columns, records)
 
 
+async def insert_records(
+    conn: AsyncConnection, table: Table, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+) -> None:
+    """Rows given as tuples in the order of `columns`, for tables of many narrow rows (no
+    dictionary per row). No JSON columns."""
+    if not records:
+        return
+    if conn.dialect.name == "postgresql":
+        await _copy(conn, table.name, list(columns), list(records))
+        return
+    await conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in records])
+
+
 async def _copy(
     conn: AsyncConnection, table_name: str, columns: list[str], records: list[tuple[Any, ...]]
 ) -> None:

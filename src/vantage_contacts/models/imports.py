@@ -19,6 +19,9 @@ contact_imports = Table(
     Column("created_count", Integer, nullable=False),
     Column("failed_count", Integer, nullable=False),
     Column("row_errors", JSON, nullable=False),
+    # Created rows that look like contacts already there (the create-time guard), capped.
+    Column("flagged_count", Integer, nullable=False, server_default="0"),
+    Column("possible_duplicates", JSON, nullable=False, server_default="[]"),
     Column("failure", String(500), nullable=True),
     Column("next_attempt_at", UTCDateTime(), nullable=True),
     Column("lease_until", UTCDateTime(), nullable=True),
