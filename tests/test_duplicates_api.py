@@ -7,12 +7,17 @@ as the worker would after each write.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select
 
 from tests.support import Api, run_async, runtime_of
+from vantage_contacts.auth.subject import Tenant
+from vantage_contacts.duplicates import repository
 from vantage_contacts.duplicates.worker import DuplicateChecker
+from vantage_contacts.models import duplicate_keys, duplicate_pairs
 
 
 def scan(http: TestClient) -> None:
@@ -357,6 +362,44 @@ def test_changing_a_name_or_email_queues_a_check_and_the_scan_rescores(api: Api)
     assert duplicates(api)["pending_checks"] == 1
     scan(api.http)
     assert duplicates(api)["pending_checks"] == 0
+
+
+def test_a_queued_check_writes_the_contacts_keys_again(api: Api) -> None:
+    """What a new matching engine's migration relies on: it queues every contact, and the
+    check replaces keys an older engine wrote (here: none at all) before scoring."""
+    client = api.make_client()
+    a = api.make_contact(client["id"], name="Robert Johnson", email="rj@acme.com")["id"]
+    b = api.make_contact(client["id"], name="Bob Johnson", email="bob@acme.com")["id"]
+    scan(api.http)
+    assert groups(api) == [frozenset((a, b))]
+    tenant = Tenant(api.workspace_id, "test")
+
+    async def forget_keys_and_pairs() -> None:
+        async with runtime_of(api.http).database.write() as conn:
+            for table in (duplicate_keys, duplicate_pairs):
+                await conn.execute(delete(table).where(table.c.workspace_id == api.workspace_id))
+
+    async def requeue() -> None:
+        async with runtime_of(api.http).database.write() as conn:
+            await repository.queue_checks(conn, tenant, [a, b], datetime.now(UTC))
+
+    async def key_count() -> int:
+        async with runtime_of(api.http).database.read() as conn:
+            query = select(func.count()).where(duplicate_keys.c.contact_id.in_([a, b]))
+            return int((await conn.execute(query.select_from(duplicate_keys))).scalar_one())
+
+    run_async(api.http, forget_keys_and_pairs)
+    assert groups(api) == []
+    # A new contact cannot meet contacts that have no keys.
+    third = api.post("/v1/contacts", json={"client_id": client["id"], "name": "Rob Johnson"})
+    assert third.status_code == 201, third.text
+    assert set(third.json()) == {"data"}
+    scan(api.http)
+
+    run_async(api.http, requeue)
+    scan(api.http)
+    assert run_async(api.http, key_count) > 0
+    assert groups(api) == [frozenset((a, b, third.json()["data"]["id"]))]
 
 
 def test_realistic_duplicates_are_suggested_and_different_people_are_not(api: Api) -> None:

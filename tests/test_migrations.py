@@ -301,3 +301,31 @@ def test_serve_on_a_current_database_changes_nothing(fresh_url: str, tmp_path: P
         assert "vnt_sk_" not in srv.output()  # keys exist: no first-run key
 
     assert snapshot(fresh_url) == before
+
+
+def test_a_new_matching_engine_queues_every_live_contact_for_a_check(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    """0009: contacts keyed by an older engine are checked again by the worker, which writes
+    their keys anew (tests/test_duplicates_api.py shows the check doing so)."""
+    upgrade_sync(fresh_url)
+    _populate(fresh_url, tmp_path)
+    checks = sa.table("duplicate_checks", sa.column("contact_id"))
+    live = sa.table("contacts", sa.column("id"), sa.column("deleted_at"))
+
+    def _forget_checks(conn: Connection) -> None:
+        conn.execute(sa.delete(checks))
+
+    def _queued(conn: Connection) -> set[str]:
+        return {row[0] for row in conn.execute(sa.select(checks.c.contact_id))}
+
+    def _live_ids(conn: Connection) -> set[str]:
+        query = sa.select(live.c.id).where(live.c.deleted_at.is_(None))
+        return {row[0] for row in conn.execute(query)}
+
+    on_database(fresh_url, _forget_checks)
+    command.downgrade(alembic_config(fresh_url), "0008")
+    upgrade_sync(fresh_url)
+    contact_ids = on_database(fresh_url, _live_ids)
+    assert contact_ids
+    assert on_database(fresh_url, _queued) == contact_ids

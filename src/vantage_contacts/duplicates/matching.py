@@ -158,6 +158,8 @@ FEATURES: tuple[str, ...] = (
     "name_far",  # how far apart the names are
     "one_token",  # one of the names is a single word
     "one_token_sim",  # its similarity to the closest token of the other (hinged)
+    "one_token_rarity",  # how rare that one word is, when it matches
+    "typo_rarity",  # how rare the name is, when each word is the same or one typo away
     "client_same",
     "client_differ",
 )
@@ -192,13 +194,14 @@ def _compare_names(a: NameKeys, b: NameKeys, out: dict[str, float]) -> tuple[flo
     if a.sorted_tokens == b.sorted_tokens or a.compact == b.compact:
         swapped = a.tokens != b.tokens and a.compact != b.compact
         out["name_same"] = 1.0
+        if len(a.tokens) == 1:
+            # One word each: evidence of one name, not of a given name and a surname both.
+            out["one_token"] = out["one_token_sim"] = 1.0
+            out["one_token_rarity"] = _token_rarity(a.given, as_given=True)
+            return 1.0, "same"
         out["name_swapped"] = 1.0 if swapped else 0.0
         out["given_sim"] = out["surname_sim"] = 1.0
-        if len(a.tokens) == 1:
-            out["one_token"] = out["one_token_sim"] = 1.0
-            out["name_rarity"] = _token_rarity(a.given, as_given=True)
-            return 1.0, "same"
-        out["name_rarity"] = _rarity(*a.readings[0])
+        out["name_rarity"] = _pair_rarity(a.readings[0], a.readings[0], swapped)
         return 1.0, "swapped" if swapped else "same"
     if not a.surname or not b.surname:
         return _compare_one_token(a, b, out)
@@ -225,9 +228,13 @@ def _compare_names(a: NameKeys, b: NameKeys, out: dict[str, float]) -> tuple[flo
         out["name_nickname"] = 1.0
     if kind == "initial":
         out["name_initial"] = 1.0
+    rarity = _pair_rarity((ga, sa), (gb, sb), swapped)
     if given >= 0.85 and surname >= 0.85:
-        rarity = min(_rarity(ga, sa), _rarity(gb, sb))
         out["name_rarity"] = rarity * _hinge(similarity, 0.85)
+    # Each word the same or one typo away: how rare the name is says how many people could
+    # be meant, whatever the similarity of short words (`kai`, `kia`: Jaro-Winkler 0.78).
+    if (ga == gb or out["given_edit1"]) and (sa == sb or out["surname_edit1"]):
+        out["typo_rarity"] = rarity
     if kind in ("nickname", "initial") and surname >= 0.92:
         return similarity, kind
     return similarity, "swapped" if swapped and similarity >= 0.92 else "similar"
@@ -244,7 +251,7 @@ def _compare_one_token(a: NameKeys, b: NameKeys, out: dict[str, float]) -> tuple
     out["one_token_sim"] = _hinge(best)
     out["name_far"] = max(0.0, 0.75 - best) / 0.75
     if best >= 0.9:
-        out["name_rarity"] = _token_rarity(token, as_given) * _hinge(best, 0.85)
+        out["one_token_rarity"] = _token_rarity(token, as_given) * _hinge(best, 0.85)
     return best, "partial" if best >= 0.9 else "similar"
 
 
@@ -252,6 +259,20 @@ def _rarity(given: str, surname: str) -> float:
     """Name rarity scaled to about 0..1 (`john smith` 0, a name outside the tables 1)."""
     given_share = 0.07 if len(given) == 1 else commonnames.given_frequency(given)
     return (-math.log10(given_share * commonnames.surname_frequency(surname)) - 3.5) / 5.0
+
+
+def _pair_rarity(a: tuple[str, str], b: tuple[str, str], swapped: bool) -> float:
+    """Rarity of two (given, surname) readings of one name: of the more common one, since a
+    typo makes a word no table lists (`sarsh white` is as common as `sarah white`); when the
+    names match swapped round, of the more common order, so that it does not depend on which
+    record was written surname first (`nguyen daniel` is Daniel Nguyen)."""
+    if swapped:
+        return min(_order_blind_rarity(*a), _order_blind_rarity(*b))
+    return min(_rarity(*a), _rarity(*b))
+
+
+def _order_blind_rarity(given: str, surname: str) -> float:
+    return min(_rarity(given, surname), _rarity(surname, given))
 
 
 def _token_rarity(token: str, as_given: bool) -> float:

@@ -125,7 +125,8 @@ def blocking_keys(name: str) -> set[str]:
     - `x:` both tokens' outlines, `y:` their first three letters, order-blind: keys that a
       typo in each word (inside it, or after its third letter) leaves unchanged;
     - `a:` both tokens' letters in alphabetical order, order-blind: swapped letters (`loew`);
-    (all but `n:` only when one of the words is not a very common name.)
+    (`n:` and `y:` for every name, the others only when one of the words is not a very
+    common name.)
     - `t:` a one-word name alone, unless it is a common given name.
     """
     keys = name_keys(name)
@@ -143,25 +144,33 @@ def blocking_keys(name: str) -> set[str]:
 
 
 def _pair_keys(given: str, surname: str) -> set[str]:
-    # A typo in a common name (`jessica jonhson`) is not worth the large blocks that keys for
-    # it make: with nothing else in common (email, phone, domain keys), such a pair would not
-    # be suggested. A common name only gets its exact `n:` keys.
+    # A name of two very common words (`jessica johnson`) gets its exact `n:` keys and one typo
+    # key, `y:`: a typo after the third letter of either word (`jessica jonhson`) still meets
+    # it, and names alone find such typos (measured in bench/RESULTS.md). The other typo keys
+    # (`x:`, `a:`, `m:`, `i:`) would make large blocks of such names for little more recall.
     common = given in commonnames.COMMON and surname in commonnames.COMMON
-    out = set() if common else _initial_keys(surname, given)
+    out = _initial_keys(surname, given)
     if len(given) == 1:
         return out
-    if not common:
-        out.update(_initial_keys(given, surname))
-    if len(given) > 2 and len(surname) > 2 and not common:
-        out.add("x:" + "|".join(sorted((_outline(given), _outline(surname)))))
+    out.update(_initial_keys(given, surname))
+    if len(given) > 2 and len(surname) > 2:
         out.add("y:" + "|".join(sorted((given[:3], surname[:3]))))
-        out.add("a:" + "|".join(sorted(("".join(sorted(given)), "".join(sorted(surname))))))
-    for root in sorted(nicknames.roots(given))[:4]:
+        if not common:
+            out.add("x:" + "|".join(sorted((_outline(given), _outline(surname)))))
+            out.add("a:" + "|".join(sorted(("".join(sorted(given)), "".join(sorted(surname))))))
+    for root in _given_forms(given):
         out.add("n:" + "|".join(sorted((root, surname))))
         codes = sorted((phonetic(root), phonetic(surname)))
         if codes[0] and not common:
             out.add("m:" + "|".join(codes))
     return out
+
+
+def _given_forms(given: str) -> list[str]:
+    """The formal names a given name stands for, and a nickname itself: `Stewart Lisa` must
+    meet `Lisa Stewart`, whose `lisa` is read as `elizabeth` only in the given name's place."""
+    forms = sorted(nicknames.roots(given))[:4]
+    return forms if given in forms else [*forms, given]
 
 
 def _outline(token: str) -> str:
