@@ -156,12 +156,8 @@ async def _scan(database: Database) -> float:
 async def _listing(database: Database) -> tuple[float, float, int]:
     async def listing() -> int:
         async with database.read() as conn:
-            pairs = [dict(p) for p in await repository.scored_pairs(conn, TENANT, 0.5, None)]
-            groups = service.groups_of(pairs)
-            first = groups[:50]
-            ids = {cid for g in first for cid in g["contact_ids"]}
-            await repository.live_contacts(conn, TENANT, ids)
-        return len(groups)
+            page = await service.stored_groups(conn, TENANT, 0.5, None, 0, 50)
+        return page.total
 
     async def reference() -> int:
         from vantage_contacts.models import duplicate_pairs

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.api_key import ApiKey
-from vantage_contacts.auth.subject import Tenant
 from vantage_contacts.contacts import repository as contacts_repository
 from vantage_contacts.contacts import service as contacts
 from vantage_contacts.duplicates import repository, service
@@ -80,46 +78,6 @@ class Dismissed(BaseModel):
     dismissed: bool
 
 
-def _contact(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "email": row["email"],
-        "phone": row["phone"],
-        "mobile": row["mobile"],
-        "client_id": row["client_id"],
-    }
-
-
-async def _fresh_pairs(
-    conn: AsyncConnection,
-    tenant: Tenant,
-    contact_id: str,
-    min_confidence: float,
-    client_id: str | None,
-) -> list[dict[str, Any]]:
-    """The candidates of one contact, scored now (what an integrator asks before creating)."""
-    row = await contacts.require(conn, tenant, contact_id)
-    if client_id is not None and row["client_id"] != client_id:
-        return []
-    found = await service.candidates(conn, tenant, [service.person(row)], min_confidence)
-    pairs = []
-    for other, match in found[contact_id]:
-        if client_id is not None and other.client_id != client_id:
-            continue
-        a, b = service.ordered(contact_id, other.id)
-        pairs.append(
-            {
-                "contact_a": a,
-                "contact_b": b,
-                "confidence": match.confidence,
-                "match_reason": match.match_reason,
-                "reasons": service.suggestion(match)["reasons"],
-            }
-        )
-    return pairs
-
-
 @router.get("", response_model=DuplicateList, responses=error_responses(404))
 async def list_duplicates(
     subject: ApiKey,
@@ -140,26 +98,16 @@ async def list_duplicates(
     tenant = subject.tenant
     async with db.read() as conn:
         if contact_id is not None:
-            pairs = await _fresh_pairs(conn, tenant, contact_id, min_confidence, client_id)
+            contact = await contacts.require(conn, tenant, contact_id)
+            page = await service.fresh_groups(
+                conn, tenant, contact, min_confidence, client_id, paging.offset, paging.per_page
+            )
         else:
-            stored = await repository.scored_pairs(conn, tenant, min_confidence, client_id)
-            pairs = [dict(p) for p in stored]
-        groups = service.groups_of(pairs)
-        total = len(groups)
-        shown = groups[paging.offset : paging.offset + paging.per_page]
-        ids = {cid for g in shown for cid in g["contact_ids"]}
-        rows = {r["id"]: r for r in await repository.live_contacts(conn, tenant, ids)}
+            page = await service.stored_groups(
+                conn, tenant, min_confidence, client_id, paging.offset, paging.per_page
+            )
         pending = await repository.pending_checks(conn, tenant)
-    data = [
-        {
-            "contacts": [_contact(rows[cid]) for cid in g["contact_ids"] if cid in rows],
-            "match_reason": g["match_reason"],
-            "confidence": g["confidence"],
-            "pairs": g["pairs"],
-        }
-        for g in shown
-    ]
-    return listing(data, paging.page, paging.per_page, total, pending_checks=pending)
+    return listing(page.groups, paging.page, paging.per_page, page.total, pending_checks=pending)
 
 
 @router.post(

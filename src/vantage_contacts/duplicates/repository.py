@@ -221,13 +221,19 @@ async def dismiss(conn: AsyncConnection, tenant: Tenant, a: str, b: str, now: da
 
 async def scored_pairs(
     conn: AsyncConnection, tenant: Tenant, min_confidence: float, client_id: str | None
-) -> list[RowMapping]:
+) -> list[tuple[str, str, float, str]]:
     """Stored pairs at or above `min_confidence`, not dismissed, both contacts live (and of one
     client, when asked)."""
     a = contacts.alias("a")
     b = contacts.alias("b")
     query = (
-        select(duplicate_pairs)
+        select(
+            duplicate_pairs.c.contact_a,
+            duplicate_pairs.c.contact_b,
+            duplicate_pairs.c.confidence,
+            duplicate_pairs.c.match_reason,
+        )
+        .select_from(duplicate_pairs)
         .join(
             a,
             and_(
@@ -261,7 +267,21 @@ async def scored_pairs(
     )
     if client_id is not None:
         query = query.where(a.c.client_id == client_id, b.c.client_id == client_id)
-    return list((await conn.execute(query)).mappings())
+    return [tuple(row) for row in await conn.execute(query)]
+
+
+async def pair_reasons(
+    conn: AsyncConnection, tenant: Tenant, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """The field scores stored with these pairs."""
+    if not pairs:
+        return {}
+    wanted = set(pairs)
+    query = select(
+        duplicate_pairs.c.contact_a, duplicate_pairs.c.contact_b, duplicate_pairs.c.reasons
+    ).where(in_tenant(duplicate_pairs, tenant))
+    found = probe(conn, query, duplicate_pairs.c.contact_a, {a for a, _ in wanted})
+    return {(a, b): reasons for a, b, reasons in await conn.execute(found) if (a, b) in wanted}
 
 
 async def pending_checks(conn: AsyncConnection, tenant: Tenant) -> int:
@@ -295,14 +315,18 @@ async def take_checks(conn: AsyncConnection, limit: int) -> list[RowMapping]:
 
 
 async def done_checks(conn: AsyncConnection, checks: Sequence[RowMapping]) -> None:
-    """Remove checks that were not queued again meanwhile (one statement for the batch)."""
-    if not checks:
-        return
-    columns = (
-        duplicate_checks.c.workspace_id,
-        duplicate_checks.c.mode,
-        duplicate_checks.c.contact_id,
-        duplicate_checks.c.queued_at,
-    )
-    done = [(c["workspace_id"], c["mode"], c["contact_id"], c["queued_at"]) for c in checks]
-    await conn.execute(delete(duplicate_checks).where(tuple_(*columns).in_(done)))
+    """Remove checks that were not queued again meanwhile (one statement per tenant)."""
+    by_tenant: dict[Tenant, list[tuple[str, datetime]]] = {}
+    for check in checks:
+        tenant = Tenant(check["workspace_id"], check["mode"])
+        by_tenant.setdefault(tenant, []).append((check["contact_id"], check["queued_at"]))
+    for tenant, done in by_tenant.items():
+        # The primary key's columns first, so the rows are found by index whatever the
+        # statistics say; the (contact, queued_at) match is then checked on those rows.
+        await conn.execute(
+            delete(duplicate_checks).where(
+                in_tenant(duplicate_checks, tenant),
+                among(conn, duplicate_checks.c.contact_id, [contact_id for contact_id, _ in done]),
+                tuple_(duplicate_checks.c.contact_id, duplicate_checks.c.queued_at).in_(done),
+            )
+        )

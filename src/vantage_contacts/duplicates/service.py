@@ -4,6 +4,7 @@ by the worker and stored, so listing is a read even for a million contacts."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -173,33 +174,126 @@ async def run_checks(conn: AsyncConnection, limit: int = 200) -> int:
     return len(checks)
 
 
-def groups_of(pairs: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
-    """Connected suggestions as groups of 2+ contacts, strongest first, with every pair."""
+@dataclass(frozen=True, slots=True)
+class ScoredPair:
+    contact_a: str
+    contact_b: str
+    confidence: float
+    match_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    contact_ids: list[str]
+    pairs: list[ScoredPair]  # strongest first
+
+    @property
+    def best(self) -> ScoredPair:
+        return self.pairs[0]
+
+
+def groups_of(pairs: Iterable[ScoredPair]) -> list[Group]:
+    """Connected suggestions as groups of 2+ contacts, strongest first. Only ids and scores:
+    a listing builds the full answer for the page it shows."""
     pairs = list(pairs)
-    components = matching.group(
-        (p["contact_a"], p["contact_b"], float(p["confidence"])) for p in pairs
-    )
+    components = matching.group((p.contact_a, p.contact_b, p.confidence) for p in pairs)
     member_of = {cid: i for i, ids in enumerate(components) for cid in ids}
-    grouped: list[list[Mapping[Any, Any]]] = [[] for _ in components]
+    grouped: list[list[ScoredPair]] = [[] for _ in components]
     for p in pairs:
-        grouped[member_of[p["contact_a"]]].append(p)
-    out = []
-    for ids, members in zip(components, grouped, strict=True):
-        best = max(members, key=lambda p: (p["confidence"], p["contact_a"], p["contact_b"]))
-        out.append(
+        grouped[member_of[p.contact_a]].append(p)
+    return [
+        Group(ids, sorted(members, key=lambda p: (-p.confidence, p.contact_a, p.contact_b)))
+        for ids, members in zip(components, grouped, strict=True)
+    ]
+
+
+def _contact(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {field: row[field] for field in ("id", "name", "email", "phone", "mobile", "client_id")}
+
+
+def group_wire(
+    group: Group,
+    contacts: Mapping[str, Mapping[Any, Any]],
+    reasons: Mapping[tuple[str, str], Any],
+) -> dict[str, Any]:
+    return {
+        "contacts": [_contact(contacts[cid]) for cid in group.contact_ids if cid in contacts],
+        "match_reason": group.best.match_reason,
+        "confidence": group.best.confidence,
+        "pairs": [
             {
-                "contact_ids": ids,
-                "match_reason": best["match_reason"],
-                "confidence": float(best["confidence"]),
-                "pairs": [
-                    {
-                        "contact_ids": [p["contact_a"], p["contact_b"]],
-                        "confidence": float(p["confidence"]),
-                        "match_reason": p["match_reason"],
-                        "reasons": p["reasons"],
-                    }
-                    for p in sorted(members, key=lambda p: -p["confidence"])
-                ],
+                "contact_ids": [p.contact_a, p.contact_b],
+                "confidence": p.confidence,
+                "match_reason": p.match_reason,
+                "reasons": reasons.get((p.contact_a, p.contact_b), []),
             }
+            for p in group.pairs
+        ],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPage:
+    groups: list[dict[str, Any]]
+    total: int
+
+
+async def stored_groups(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    min_confidence: float,
+    client_id: str | None,
+    offset: int,
+    limit: int,
+) -> GroupPage:
+    """One page of the groups the worker's stored pairs make (`GET /v1/contacts/duplicates`).
+    Every pair is read to group them (a page needs its groups' order), but only ids and
+    scores: the contacts and the reasons are read for the page alone."""
+    pairs = [
+        ScoredPair(a, b, float(confidence), reason)
+        for a, b, confidence, reason in await repository.scored_pairs(
+            conn, tenant, min_confidence, client_id
         )
-    return out
+    ]
+    groups = groups_of(pairs)
+    shown = groups[offset : offset + limit]
+    wanted = [(p.contact_a, p.contact_b) for g in shown for p in g.pairs]
+    reasons = await repository.pair_reasons(conn, tenant, wanted)
+    return GroupPage(await _wire_groups(conn, tenant, shown, reasons), len(groups))
+
+
+async def fresh_groups(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    contact: Mapping[Any, Any],
+    min_confidence: float,
+    client_id: str | None,
+    offset: int,
+    limit: int,
+) -> GroupPage:
+    """The candidates of one contact, scored now (what an integrator asks before creating)."""
+    if client_id is not None and contact["client_id"] != client_id:
+        return GroupPage([], 0)
+    found = await candidates(conn, tenant, [person(contact)], min_confidence)
+    pairs: list[ScoredPair] = []
+    reasons: dict[tuple[str, str], Any] = {}
+    for other, match in found[contact["id"]]:
+        if client_id is not None and other.client_id != client_id:
+            continue
+        a, b = ordered(contact["id"], other.id)
+        pairs.append(ScoredPair(a, b, match.confidence, match.match_reason))
+        reasons[(a, b)] = suggestion(match)["reasons"]
+    groups = groups_of(pairs)
+    shown = groups[offset : offset + limit]
+    return GroupPage(await _wire_groups(conn, tenant, shown, reasons), len(groups))
+
+
+async def _wire_groups(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    groups: Sequence[Group],
+    reasons: Mapping[tuple[str, str], Any],
+) -> list[dict[str, Any]]:
+    ids = {cid for g in groups for cid in g.contact_ids}
+    rows = {r["id"]: r for r in await repository.live_contacts(conn, tenant, ids)}
+    return [group_wire(g, rows, reasons) for g in groups]
