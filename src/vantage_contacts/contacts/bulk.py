@@ -75,6 +75,31 @@ def parse_item(raw: Any) -> ContactCreate:
         raise from_validation_error(RequestValidationError(details)) from None
 
 
+@dataclass
+class PreparedItems:
+    """Items checked on their own and made into rows (no database needed): what is left to
+    decide needs the database (clients, emails in use, duplicates)."""
+
+    rows: list[tuple[int, dict[str, Any]]]  # (index, row)
+    result: BulkResult  # the items that failed already
+
+
+def prepare_items(
+    items: Sequence[Any], settings: Settings, *, first_index: int = 0
+) -> PreparedItems:
+    prepared = PreparedItems([], BulkResult())
+    for offset, raw in enumerate(items):
+        index = first_index + offset
+        try:
+            row = service.prepare(parse_item(raw), settings)
+        except APIError as error:
+            prepared.result.fail({"index": index}, error)
+            continue
+        duplicates.keys_of(duplicates.person(row))  # cached for the create-time guard
+        prepared.rows.append((index, row))
+    return prepared
+
+
 async def create_many(
     conn: AsyncConnection,
     subject: Subject,
@@ -82,27 +107,30 @@ async def create_many(
     settings: Settings,
     *,
     first_index: int = 0,
-    guard: bool = True,
 ) -> BulkResult:
-    """Create what can be created; the result lists each item by its index, and (with `guard`)
-    the likely duplicates of each created contact."""
-    result = BulkResult()
-    prepared: list[tuple[int, dict[str, Any]]] = []
-    for offset, raw in enumerate(items):
-        index = first_index + offset
-        try:
-            prepared.append((index, service.prepare(parse_item(raw), settings)))
-        except APIError as error:
-            result.fail({"index": index}, error)
+    """Create what can be created; the result lists each item by its index, and the likely
+    duplicates of each created contact (the create-time guard)."""
+    prepared = prepare_items(items, settings, first_index=first_index)
+    return await create_prepared(conn, subject, prepared, settings)
 
+
+async def create_prepared(
+    conn: AsyncConnection,
+    subject: Subject,
+    prepared: PreparedItems,
+    settings: Settings,
+) -> BulkResult:
+    result = prepared.result
     tenant = subject.tenant
-    clients = await clients_repository.live_ids(conn, tenant, {r["client_id"] for _, r in prepared})
+    clients = await clients_repository.live_ids(
+        conn, tenant, {r["client_id"] for _, r in prepared.rows}
+    )
     taken = await repository.email_owners(
-        conn, tenant, {r["email_key"] for _, r in prepared if r["email_key"]}
+        conn, tenant, {r["email_key"] for _, r in prepared.rows if r["email_key"]}
     )
     primary_for: dict[str, int] = {}
     ready: list[tuple[int, dict[str, Any]]] = []
-    for index, row in prepared:
+    for index, row in prepared.rows:
         refusal = _conflict(row, clients, taken, primary_for)
         if refusal is not None:
             result.fail({"index": index}, refusal)
@@ -115,7 +143,7 @@ async def create_many(
 
     rows = [row for _, row in ready]
     # Before the insert, so the new contacts' keys do not come back as their own candidates.
-    similar = await duplicates.possible_duplicates(conn, tenant, rows) if guard else {}
+    similar = await duplicates.possible_duplicates(conn, tenant, rows)
     created = await service.insert_prepared(conn, subject, rows, settings)
     for (index, row), contact in zip(ready, created, strict=True):
         done: dict[str, Any] = {"index": index, "id": row["id"], "contact": contact}

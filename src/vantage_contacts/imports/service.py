@@ -3,6 +3,7 @@ progress, so a crash loses nothing and a resumed job never creates a row twice."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import clients, contact_imports
 
 CHUNK_ROWS = 500
+PREPARE_SLICE = 25  # rows prepared between two turns of the event loop
 # Row errors and possible duplicates kept on the job; the command line writes all of them to
 # its report files.
 ERRORS_KEPT = 1000
@@ -184,30 +186,32 @@ class ImportRun:
             header, options.get("mapping"), options.get("client_column")
         )
         self.client_names: dict[str, str] | None = None
+        # The next chunk's preparation, keyed by (first row, chunk size).
+        self._ahead: tuple[tuple[int, int], asyncio.Task[bulk.PreparedItems]] | None = None
 
     @property
     def done(self) -> bool:
         return bool(self.job["status"] != "pending")
 
-    async def _clients_by_name(self, conn: AsyncConnection) -> dict[str, str]:
+    async def _clients_by_name(self, database: Database) -> dict[str, str]:
         """Client column values may be ids, names or email slugs."""
         if self.client_names is None:
-            found = await conn.execute(
-                select(clients.c.id, clients.c.name_folded, clients.c.email_slug).where(
-                    in_tenant(clients, self.tenant), clients.c.deleted_at.is_(None)
+            async with database.read() as conn:
+                found = await conn.execute(
+                    select(clients.c.id, clients.c.name_folded, clients.c.email_slug).where(
+                        in_tenant(clients, self.tenant), clients.c.deleted_at.is_(None)
+                    )
                 )
-            )
             self.client_names = {}
             for client_id, name, slug in found.all():
                 self.client_names.setdefault(name, client_id)
                 self.client_names.setdefault(slug, client_id)
         return self.client_names
 
-    async def _items(self, conn: AsyncConnection, rows: list[list[str]]) -> list[dict[str, Any]]:
+    def _items(self, rows: list[list[str]], names: dict[str, str]) -> list[dict[str, Any]]:
         items = [csvmap.item(row, self.columns, self.client_id) for row in rows]
         column = self.columns.client_column
         if column is not None:
-            names = await self._clients_by_name(conn)
             for row, body in zip(rows, items, strict=True):
                 value = row[column].strip() if column < len(row) else ""
                 body["client_id"] = (
@@ -215,19 +219,51 @@ class ImportRun:
                 )
         return items
 
+    async def _prepare(self, database: Database, start: int, chunk_rows: int) -> bulk.PreparedItems:
+        """The chunk's rows checked and made ready, in slices that let the event loop run the
+        previous chunk's database work meanwhile."""
+        names = await self._clients_by_name(database) if self.columns.client_column else {}
+        prepared = bulk.PreparedItems([], bulk.BulkResult())
+        end = min(start + chunk_rows, len(self.rows))
+        for first in range(start, end, PREPARE_SLICE):
+            last = min(first + PREPARE_SLICE, end)
+            part = bulk.prepare_items(
+                self._items(self.rows[first:last], names), self.settings, first_index=first
+            )
+            prepared.rows += part.rows
+            prepared.result.errors += part.result.errors
+            await asyncio.sleep(0)
+        return prepared
+
+    async def _prepared(
+        self, database: Database, start: int, chunk_rows: int
+    ) -> bulk.PreparedItems:
+        """This chunk's rows (prepared ahead while the chunk before was written, when it was),
+        and the next chunk's preparation started."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == (start, chunk_rows):
+            prepared = await ahead[1]
+        else:
+            if ahead is not None:
+                ahead[1].cancel()
+            prepared = await self._prepare(database, start, chunk_rows)
+        following = start + chunk_rows
+        if following < len(self.rows):
+            task = asyncio.create_task(self._prepare(database, following, chunk_rows))
+            self._ahead = ((following, chunk_rows), task)
+        return prepared
+
     async def next_chunk(
         self, database: Database, *, dry_run: bool = False, chunk_rows: int = CHUNK_ROWS
     ) -> ChunkReport:
         """Process the next chunk: create its rows, and report which failed and which look
         like contacts already there (the create-time guard, as in a bulk create)."""
         start = self.job["processed_rows"]
-        chunk = self.rows[start : start + chunk_rows]
+        chunk_size = len(self.rows[start : start + chunk_rows])
+        prepared = await self._prepared(database, start, chunk_rows)
         try:
             async with database.write() as conn:
-                items = await self._items(conn, chunk)
-                result = await bulk.create_many(
-                    conn, self.subject, items, self.settings, first_index=start
-                )
+                result = await bulk.create_prepared(conn, self.subject, prepared, self.settings)
                 report = ChunkReport(
                     errors=[
                         {"row": self.lines[e["index"]], "error": e["error"]} for e in result.errors
@@ -242,7 +278,7 @@ class ImportRun:
                         if done.get("possible_duplicates")
                     ],
                 )
-                values = self._progress(start + len(chunk), len(result.data), report)
+                values = self._progress(start + chunk_size, len(result.data), report)
                 if not dry_run:
                     await self._save(conn, start, values)
                 self.job.update(values)
@@ -250,6 +286,13 @@ class ImportRun:
                     raise _DryRun
         except _DryRun:
             pass
+        except BaseException:
+            # A failed chunk ends this run (the job is retried from its saved progress): the
+            # next chunk's preparation is not needed.
+            if self._ahead is not None:
+                self._ahead[1].cancel()
+                self._ahead = None
+            raise
         return report
 
     def _progress(self, processed: int, created: int, report: ChunkReport) -> dict[str, Any]:
