@@ -496,9 +496,9 @@ class Generator:
         elif roll < 0.33:
             typos = rng.random()
             if typos < 0.45 or typos >= 0.85:  # sometimes both words, as in hurried typing
-                given = _typo(rng, given)
+                given = _typos(rng, given)
             if typos >= 0.45:
-                surname = _typo(rng, surname)
+                surname = _typos(rng, surname)
         elif roll < 0.38:
             return f"{_title(surname)} {given.title()}"
         elif roll < 0.44:
@@ -601,6 +601,12 @@ def _ascii(text: str) -> str:
 
 def _title(surname: str) -> str:
     return " ".join(part[:1].upper() + part[1:] for part in surname.split(" "))
+
+
+def _typos(rng: random.Random, word: str) -> str:
+    """One typo; in a long word sometimes two (`mccarthy` -> `mccaryhy`)."""
+    word = _typo(rng, word)
+    return _typo(rng, word) if len(word) >= 6 and rng.random() < 0.25 else word
 
 
 def _typo(rng: random.Random, word: str) -> str:

@@ -160,6 +160,7 @@ FEATURES: tuple[str, ...] = (
     "one_token_sim",  # its similarity to the closest token of the other (hinged)
     "one_token_rarity",  # how rare that one word is, when it matches
     "typo_rarity",  # how rare the name is, when each word is the same or one typo away
+    "typo_unlisted",  # ...and a listed name's typo is a word no table lists (`zoe`, `zeo`)
     "client_same",
     "client_differ",
 )
@@ -176,7 +177,14 @@ def _given_similarity(a: str, b: str) -> tuple[float, str]:
         return 0.95, "nickname"
     if (len(a) == 1 or len(b) == 1) and a[:1] == b[:1]:
         return 0.85, "initial"
-    return JaroWinkler.similarity(a, b), "similar"
+    return _word_similarity(a, b), "similar"
+
+
+def _word_similarity(a: str, b: str) -> float:
+    """Jaro-Winkler, but at least 0.9 for words one typo apart: Jaro-Winkler scores short
+    words with swapped letters low (`zoe`, `zeo`: 0.6) though they are as likely a typo."""
+    similarity = JaroWinkler.similarity(a, b)
+    return max(similarity, 0.9) if similarity < 0.9 and _one_edit(a, b) else similarity
 
 
 def _one_edit(a: str, b: str) -> float:
@@ -212,7 +220,7 @@ def _compare_names(a: NameKeys, b: NameKeys, out: dict[str, float]) -> tuple[flo
             for swapped in (False, True):
                 g2, s2 = (sb, gb) if swapped else (gb, sb)
                 given, kind = _given_similarity(ga, g2)
-                surname = JaroWinkler.similarity(sa, s2)
+                surname = _word_similarity(sa, s2)
                 total = 0.4 * given + 0.6 * surname - (0.05 if swapped else 0.0)
                 if total > best[0]:
                     best = (total, given, surname, kind, swapped, (ga, sa), (g2, s2))
@@ -235,9 +243,19 @@ def _compare_names(a: NameKeys, b: NameKeys, out: dict[str, float]) -> tuple[flo
     # be meant, whatever the similarity of short words (`kai`, `kia`: Jaro-Winkler 0.78).
     if (ga == gb or out["given_edit1"]) and (sa == sb or out["surname_edit1"]):
         out["typo_rarity"] = rarity
+        # People are called by names the tables list far more often than by one typo away
+        # from such a name: the unlisted word is more likely a typo than another person.
+        if (out["given_edit1"] and _one_listed(ga, gb)) or (
+            out["surname_edit1"] and _one_listed(sa, sb)
+        ):
+            out["typo_unlisted"] = 1.0
     if kind in ("nickname", "initial") and surname >= 0.92:
         return similarity, kind
     return similarity, "swapped" if swapped and similarity >= 0.92 else "similar"
+
+
+def _one_listed(a: str, b: str) -> bool:
+    return (a in commonnames.KNOWN) != (b in commonnames.KNOWN)
 
 
 def _compare_one_token(a: NameKeys, b: NameKeys, out: dict[str, float]) -> tuple[float, str]:

@@ -120,14 +120,16 @@ def blocking_keys(name: str) -> set[str]:
     - `n:` the given name's formal forms with the surname, order-blind (same name, swapped
       name, nickname);
     - `m:` the same in Metaphone codes (typos that keep the sound);
-    - `i:` a token with the other's initial, both ways round (typos, initials, unlisted
-      nicknames), unless the token is a very common name;
+    - `i:` a token's letters in alphabetical order with the other's initial, both ways round
+      (typos in the other word, swapped letters in this one, initials, unlisted nicknames),
+      unless the token is a very common name;
     - `x:` both tokens' outlines, `y:` their first three letters, order-blind: keys that a
       typo in each word (inside it, or after its third letter) leaves unchanged;
     - `a:` both tokens' letters in alphabetical order, order-blind: swapped letters (`loew`);
-    (`n:` and `y:` for every name, the others only when one of the words is not a very
+    (`n:`, `y:` and `a:` for every name, the others only when one of the words is not a very
     common name.)
-    - `t:` a one-word name alone, unless it is a common given name.
+    - `t:` a one-word name alone, unless it is a common given name; and two words joined when
+      one is short (`stan field` meets `stanfield`).
     """
     keys = name_keys(name)
     if not keys.tokens:
@@ -140,14 +142,17 @@ def blocking_keys(name: str) -> set[str]:
     out: set[str] = set()
     for given, surname in keys.readings:
         out.update(_pair_keys(given, surname))
+    if len(keys.tokens) == 2 and min(map(len, keys.tokens)) <= 4:
+        out.add(f"t:{keys.compact}")  # a stray space (`stan field`, `stanfield`)
     return out
 
 
 def _pair_keys(given: str, surname: str) -> set[str]:
-    # A name of two very common words (`jessica johnson`) gets its exact `n:` keys and one typo
-    # key, `y:`: a typo after the third letter of either word (`jessica jonhson`) still meets
-    # it, and names alone find such typos (measured in bench/RESULTS.md). The other typo keys
-    # (`x:`, `a:`, `m:`, `i:`) would make large blocks of such names for little more recall.
+    # A name of two very common words (`jessica johnson`) gets its exact `n:` keys and two typo
+    # keys: `y:`, which a typo after the third letter of either word leaves (`jessica jonhson`),
+    # and `a:`, which swapped letters leave (`jessica johnsno`); neither block is much larger
+    # than the name's own. The other typo keys (`x:`, `m:`, `i:`) would make large blocks of
+    # such names for little more recall (measured in bench/RESULTS.md).
     common = given in commonnames.COMMON and surname in commonnames.COMMON
     out = _initial_keys(surname, given)
     if len(given) == 1:
@@ -155,9 +160,10 @@ def _pair_keys(given: str, surname: str) -> set[str]:
     out.update(_initial_keys(given, surname))
     if len(given) > 2 and len(surname) > 2:
         out.add("y:" + "|".join(sorted((given[:3], surname[:3]))))
+        # Swapped letters keep each word's letters: a block no larger than the name's own.
+        out.add("a:" + "|".join(sorted(("".join(sorted(given)), "".join(sorted(surname))))))
         if not common:
             out.add("x:" + "|".join(sorted((_outline(given), _outline(surname)))))
-            out.add("a:" + "|".join(sorted(("".join(sorted(given)), "".join(sorted(surname))))))
     for root in _given_forms(given):
         out.add("n:" + "|".join(sorted((root, surname))))
         codes = sorted((phonetic(root), phonetic(surname)))
@@ -179,7 +185,9 @@ def _outline(token: str) -> str:
 
 
 def _initial_keys(token: str, other: str) -> set[str]:
-    """`i:` key: the token with the other's initial (finds `J. Kowalczyk`, and typos in the
-    other word); none after a very common token (`i:smith|j` would hold every J. Smith; `x:`
-    and `y:` cover typos in a word beside a common one)."""
-    return set() if token in commonnames.COMMON else {f"i:{token}|{other[0]}"}
+    """`i:` key: the token's letters, sorted, with the other's initial (finds `J. Kowalczyk`,
+    typos in the other word, swapped letters in this one); none after a very common token
+    (`i:himst|j` would hold every J. Smith; `x:` and `y:` cover typos beside a common one)."""
+    if token in commonnames.COMMON:
+        return set()
+    return {f"i:{''.join(sorted(token))}|{other[0]}"}
