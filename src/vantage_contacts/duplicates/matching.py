@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -173,7 +174,7 @@ def _hinge(similarity: float, floor: float = 0.7) -> float:
 def _given_similarity(a: str, b: str) -> tuple[float, str]:
     if a == b:
         return 1.0, "same"
-    if nicknames.roots(a) & nicknames.roots(b):
+    if nicknames.same_person_names(a, b):
         return 0.95, "nickname"
     if (len(a) == 1 or len(b) == 1) and a[:1] == b[:1]:
         return 0.85, "initial"
@@ -342,6 +343,15 @@ def _compare_phones(a: MatchKeys, b: MatchKeys, out: dict[str, float]) -> str | 
     return None
 
 
+_NAME_REASONS = {
+    "same": "same_name",
+    "swapped": "swapped_name",
+    "nickname": "nickname",
+    "initial": "initials",
+    "partial": "partial_name",
+}
+
+
 def features(a: MatchKeys, b: MatchKeys) -> tuple[list[float], list[Reason]]:
     """The model's feature vector for a pair (in `FEATURES` order) and the evidence found."""
     out = dict.fromkeys(FEATURES, 0.0)
@@ -357,13 +367,7 @@ def features(a: MatchKeys, b: MatchKeys) -> tuple[list[float], list[Reason]]:
     if phone_field:
         reasons.append(Reason("same_phone", phone_field, 1.0))
     similarity, kind = _compare_names(a.name, b.name, out)
-    name_reason = {
-        "same": "same_name",
-        "swapped": "swapped_name",
-        "nickname": "nickname",
-        "initial": "initials",
-        "partial": "partial_name",
-    }.get(kind)
+    name_reason = _NAME_REASONS.get(kind)
     if name_reason:
         reasons.append(Reason(name_reason, "name", round(similarity, 3)))
     elif similarity >= 0.8:
@@ -389,10 +393,12 @@ REASON_ORDER: tuple[str, ...] = (
 )
 
 
+_RANK = {reason: rank for rank, reason in enumerate(REASON_ORDER)}
+
+
 def logit(vector: list[float]) -> float:
-    return calibration.INTERCEPT + sum(
-        w * x for w, x in zip(calibration.WEIGHTS, vector, strict=False)
-    )
+    products: Iterable[float] = map(operator.mul, calibration.WEIGHTS, vector)
+    return calibration.INTERCEPT + sum(products)
 
 
 _LOGITS = [z for z, _ in calibration.ISOTONIC]
@@ -419,7 +425,7 @@ def score(a: Person, b: Person, region: str = "US") -> Match | None:
     if not reasons:
         return None
     confidence = probability(logit(vector))
-    strongest = min(reasons, key=lambda r: REASON_ORDER.index(r.reason))
+    strongest = min(reasons, key=lambda r: _RANK[r.reason])
     return Match(round(confidence, 3), strongest.reason, reasons)
 
 

@@ -297,6 +297,17 @@ def roots(given: str) -> frozenset[str]:
     return ROOTS.get(given) or frozenset((given,))
 
 
+def same_person_names(a: str, b: str) -> bool:
+    """Whether two different given names can stand for one formal name (`bob`, `rob`): what
+    `roots(a) & roots(b)` says, without building sets for the many names outside the table."""
+    ra, rb = ROOTS.get(a), ROOTS.get(b)
+    if ra is None:
+        return rb is not None and a in rb
+    if rb is None:
+        return b in ra
+    return not ra.isdisjoint(rb)
+
+
 def pair_count() -> int:
     """How many (formal, nickname) pairs the table holds."""
     return sum(len(nicknames) for nicknames in FORMAL_TO_NICKNAMES.values())
