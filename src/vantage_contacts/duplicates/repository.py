@@ -77,6 +77,23 @@ async def replace_keys(
     await insert_records(conn, duplicate_keys, KEY_COLUMNS, records)
 
 
+async def stored_keys(
+    conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
+) -> dict[str, set[str]]:
+    """The blocking keys stored for these contacts (read from the primary key alone)."""
+    if not contact_ids:
+        return {}
+    query = select(duplicate_keys.c.contact_id, duplicate_keys.c.key).where(
+        duplicate_keys.c.workspace_id == tenant.workspace_id
+    )
+    found: dict[str, set[str]] = {}
+    for contact_id, key in await conn.execute(
+        probe(conn, query, duplicate_keys.c.contact_id, contact_ids)
+    ):
+        found.setdefault(contact_id, set()).add(key)
+    return found
+
+
 async def queue_checks(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -127,7 +144,9 @@ async def delete_pairs(conn: AsyncConnection, tenant: Tenant, contact_ids: Seque
 async def insert_pairs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    statement = _upsert(conn)(duplicate_pairs).values(list(rows))
+    # Rows as executemany parameters: the statement stays the same whatever their count, so it
+    # is compiled once (a VALUES list of the rows was compiled anew for every batch).
+    statement = _upsert(conn)(duplicate_pairs)
     statement = statement.on_conflict_do_update(
         index_elements=["workspace_id", "mode", "contact_a", "contact_b"],
         set_={
@@ -136,7 +155,7 @@ async def insert_pairs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
             "reasons": statement.excluded.reasons,
         },
     )
-    await conn.execute(statement)
+    await conn.execute(statement, list(rows))
 
 
 async def sharing_keys(
@@ -296,14 +315,13 @@ async def pending_checks(conn: AsyncConnection, tenant: Tenant) -> int:
 async def queued_among(
     conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
 ) -> set[str]:
-    """Which of these contacts are waiting for their own check."""
-    queued: set[str] = set()
-    for part in _slices(contact_ids):
-        query = select(duplicate_checks.c.contact_id).where(
-            in_tenant(duplicate_checks, tenant), duplicate_checks.c.contact_id.in_(part)
-        )
-        queued.update(str(c) for c in await conn.scalars(query))
-    return queued
+    """Which of these contacts are waiting for their own check. Index probes: with thousands
+    of ids PostgreSQL would otherwise read the whole queue (in parallel) for each batch."""
+    if not contact_ids:
+        return set()
+    query = select(duplicate_checks.c.contact_id).where(in_tenant(duplicate_checks, tenant))
+    found = await conn.scalars(probe(conn, query, duplicate_checks.c.contact_id, contact_ids))
+    return {str(c) for c in found}
 
 
 async def take_checks(conn: AsyncConnection, limit: int) -> list[RowMapping]:
