@@ -332,19 +332,19 @@ async def take_checks(conn: AsyncConnection, limit: int) -> list[RowMapping]:
     return list((await conn.execute(query)).mappings())
 
 
-async def done_checks(conn: AsyncConnection, checks: Sequence[RowMapping]) -> None:
-    """Remove checks that were not queued again meanwhile (one statement per tenant)."""
-    by_tenant: dict[Tenant, list[tuple[str, datetime]]] = {}
-    for check in checks:
-        tenant = Tenant(check["workspace_id"], check["mode"])
-        by_tenant.setdefault(tenant, []).append((check["contact_id"], check["queued_at"]))
-    for tenant, done in by_tenant.items():
-        # The primary key's columns first, so the rows are found by index whatever the
-        # statistics say; the (contact, queued_at) match is then checked on those rows.
-        await conn.execute(
-            delete(duplicate_checks).where(
-                in_tenant(duplicate_checks, tenant),
-                among(conn, duplicate_checks.c.contact_id, [contact_id for contact_id, _ in done]),
-                tuple_(duplicate_checks.c.contact_id, duplicate_checks.c.queued_at).in_(done),
-            )
+async def done_checks(
+    conn: AsyncConnection, tenant: Tenant, checks: Sequence[Mapping[Any, Any]]
+) -> None:
+    """Remove this tenant's checks that were not queued again meanwhile (one statement)."""
+    if not checks:
+        return
+    done = [(check["contact_id"], check["queued_at"]) for check in checks]
+    # The primary key's columns first, so the rows are found by index whatever the statistics
+    # say; the (contact, queued_at) match is then checked on those rows.
+    await conn.execute(
+        delete(duplicate_checks).where(
+            in_tenant(duplicate_checks, tenant),
+            among(conn, duplicate_checks.c.contact_id, [contact_id for contact_id, _ in done]),
+            tuple_(duplicate_checks.c.contact_id, duplicate_checks.c.queued_at).in_(done),
         )
+    )

@@ -138,22 +138,14 @@ async def possible_duplicates(
 async def run_checks(conn: AsyncConnection, limit: int = 200) -> int:
     """Score the pairs of queued contacts again; how many contacts were checked."""
     checks = await repository.take_checks(conn, limit)
-    by_tenant: dict[Tenant, list[str]] = {}
+    by_tenant: dict[Tenant, list[Mapping[Any, Any]]] = {}
     for check in checks:
-        by_tenant.setdefault(Tenant(check["workspace_id"], check["mode"]), []).append(
-            check["contact_id"]
-        )
-    for tenant, contact_ids in by_tenant.items():
+        by_tenant.setdefault(Tenant(check["workspace_id"], check["mode"]), []).append(check)
+    for tenant, tenant_checks in by_tenant.items():
+        contact_ids = [check["contact_id"] for check in tenant_checks]
         rows = await repository.live_contacts(conn, tenant, contact_ids)
         people = [person(r) for r in rows]
-        # A contact stored before the keys changed (a new release of the matching engine,
-        # whose migration queues every contact) gets the keys of this one. Only those: the
-        # keys of a contact queued by a write are fresh already, and rewriting them all would
-        # double the key writes of a scan.
-        fresh = {p.id: keys_of(p) for p in people}
-        stored = await repository.stored_keys(conn, tenant, list(fresh))
-        stale = {cid: keys for cid, keys in fresh.items() if stored.get(cid, set()) != keys}
-        await repository.replace_keys(conn, tenant, stale)
+        await _refresh_keys(conn, tenant, people)
         await repository.delete_pairs(conn, tenant, contact_ids)
         found = await candidates(conn, tenant, people, STORE_MIN, each_pair_once=True)
         pairs: dict[tuple[str, str], matching.Match] = {}
@@ -175,8 +167,21 @@ async def run_checks(conn: AsyncConnection, limit: int = 200) -> int:
                 for (a, b), match in pairs.items()
             ],
         )
-    await repository.done_checks(conn, checks)
+        await repository.done_checks(conn, tenant, tenant_checks)
     return len(checks)
+
+
+async def _refresh_keys(
+    conn: AsyncConnection, tenant: Tenant, people: Sequence[matching.Person]
+) -> None:
+    """A contact stored before the keys changed (a new release of the matching engine, whose
+    migration queues every contact) gets the keys of this one. Only those: the keys of a
+    contact queued by a write are fresh already, and rewriting them all would double the key
+    writes of a scan."""
+    fresh = {p.id: keys_of(p) for p in people}
+    stored = await repository.stored_keys(conn, tenant, list(fresh))
+    stale = {cid: keys for cid, keys in fresh.items() if stored.get(cid, set()) != keys}
+    await repository.replace_keys(conn, tenant, stale)
 
 
 @dataclass(frozen=True, slots=True)
