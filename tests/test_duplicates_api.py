@@ -10,14 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from tests.support import Api, run_async, runtime_of
 from vantage_contacts.auth.subject import Tenant
-from vantage_contacts.duplicates import repository
+from vantage_contacts.duplicates import repository, service
 from vantage_contacts.duplicates.worker import DuplicateChecker
-from vantage_contacts.models import duplicate_keys, duplicate_pairs
+from vantage_contacts.models import duplicate_checks, duplicate_keys, duplicate_pairs
 
 
 def scan(http: TestClient) -> None:
@@ -400,6 +401,38 @@ def test_a_queued_check_writes_the_contacts_keys_again(api: Api) -> None:
     scan(api.http)
     assert run_async(api.http, key_count) > 0
     assert groups(api) == [frozenset((a, b, third.json()["data"]["id"]))]
+
+
+def test_two_workers_checking_both_contacts_of_a_pair_at_once_still_score_it(
+    api: Api, backend: str
+) -> None:
+    """Each check skips the pairs of contacts still queued, as their own check will score
+    them. A check another worker holds does not count as queued: that worker may have
+    passed its scoring already, having skipped this pair for the same reason."""
+    if backend != "postgresql":
+        pytest.skip("SQLite runs one write transaction at a time")
+    client = api.make_client()
+    a = api.make_contact(client["id"], name="Robert Johnson", email="rj@acme.com")["id"]
+    b = api.make_contact(client["id"], name="Bob Johnson", email="bob@acme.com")["id"]
+    database = runtime_of(api.http).database
+    tenant = Tenant(api.workspace_id, "test")
+
+    async def check_a_while_another_worker_holds_b() -> int:
+        async with database.write() as other_worker:
+            held = select(duplicate_checks.c.contact_id).where(
+                duplicate_checks.c.workspace_id == api.workspace_id,
+                duplicate_checks.c.contact_id == b,
+            )
+            assert (await other_worker.execute(held.with_for_update())).all() == [(b,)]
+            async with database.write() as conn:
+                await service.run_checks(conn, 1000)
+            async with database.read() as conn:
+                pairs = await repository.scored_pairs(conn, tenant, 0.2, None)
+                return len([p for p in pairs if {p[0], p[1]} == {a, b}])
+
+    assert run_async(api.http, check_a_while_another_worker_holds_b) == 1
+    scan(api.http)
+    assert groups(api) == [frozenset((a, b))]
 
 
 def test_realistic_duplicates_are_suggested_and_different_people_are_not(api: Api) -> None:

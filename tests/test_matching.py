@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from bench.contactgen import generate
+from hypothesis import given
+from hypothesis import strategies as st
 
-from vantage_contacts.duplicates import calibration, fields, names, nicknames
+from vantage_contacts.duplicates import calibration, fields, grouping, names, nicknames
 from vantage_contacts.duplicates.matching import (
     MAX_BLOCK,
     Match,
@@ -405,3 +407,61 @@ def test_group_joins_connected_suggestions_strongest_first() -> None:
 def test_group_accepts_matches() -> None:
     match = Match(0.8, "same_name", [])
     assert group([("b", "a", match)]) == [["a", "b"]]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("abcdefghij"),
+            st.sampled_from("abcdefghij"),
+            st.sampled_from([0.5, 0.6, 0.7, 0.9]),
+        ),
+        max_size=25,
+    ),
+    st.integers(min_value=1, max_value=4),
+)
+def test_pages_of_groups_follow_one_another_in_the_groups_order(
+    edges: list[tuple[str, str, float]], limit: int
+) -> None:
+    rows = [(a, b, confidence, "same_name") for a, b, confidence in edges]
+    everything = group(edges)
+    shown: list[list[str]] = []
+    for offset in range(0, len(everything) + limit, limit):
+        page, total = grouping.page_of(rows, offset, limit)
+        assert total == len(everything)
+        assert len(page) <= limit
+        shown.extend(g.contact_ids for g in page)
+        for g in page:
+            assert g.pairs and all(p.contact_a in g.contact_ids for p in g.pairs)
+            assert [p.confidence for p in g.pairs] == sorted(
+                (p.confidence for p in g.pairs), reverse=True
+            )
+    assert shown == everything
+    assert sorted(everything) == sorted(_components_by_search(edges))
+    assert sum(len(g.pairs) for g in grouping.page_of(rows, 0, len(rows))[0]) == sum(
+        a != b for a, b, _ in edges
+    )
+
+
+def _components_by_search(edges: list[tuple[str, str, float]]) -> list[list[str]]:
+    """Connected components found another way (breadth-first search), to check the union-find."""
+    near: dict[str, set[str]] = {}
+    for a, b, _ in edges:
+        if a != b:
+            near.setdefault(a, set()).add(b)
+            near.setdefault(b, set()).add(a)
+    seen: set[str] = set()
+    found = []
+    for start in near:
+        if start in seen:
+            continue
+        seen.add(start)
+        todo, members = [start], []
+        while todo:
+            x = todo.pop()
+            members.append(x)
+            for y in near[x] - seen:
+                seen.add(y)
+                todo.append(y)
+        found.append(sorted(members))
+    return found

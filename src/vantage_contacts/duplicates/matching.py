@@ -24,7 +24,14 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from vantage_contacts.duplicates import calibration, commonnames, fields, names, nicknames
+from vantage_contacts.duplicates import (
+    calibration,
+    commonnames,
+    fields,
+    grouping,
+    names,
+    nicknames,
+)
 from vantage_contacts.duplicates.fields import EmailKeys
 from vantage_contacts.duplicates.names import NameKeys
 
@@ -465,31 +472,9 @@ def group(
     Groups come strongest first (by their best pair's confidence, then first id); the ids in a
     group are sorted.
     """
-    parent: dict[str, str] = {}
-    best: dict[str, float] = {}
-
-    def root(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     edges = []
     for a, b, value in pairs_with_scores:
         confidence = value.confidence if isinstance(value, Match) else value
-        if confidence < min_confidence or a == b:
-            continue
-        parent.setdefault(a, a)
-        parent.setdefault(b, b)
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-        edges.append((a, confidence))
-    for a, confidence in edges:
-        r = root(a)
-        best[r] = max(best.get(r, -math.inf), confidence)
-    members: dict[str, list[str]] = defaultdict(list)
-    for x in parent:
-        members[root(x)].append(x)
-    groups = sorted(members.items(), key=lambda item: (-best[item[0]], min(item[1])))
-    return [sorted(ids) for _, ids in groups]
+        if confidence >= min_confidence:
+            edges.append((a, b, confidence))
+    return grouping.components(edges)

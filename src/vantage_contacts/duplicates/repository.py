@@ -146,6 +146,8 @@ async def insert_pairs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         return
     # Rows as executemany parameters: the statement stays the same whatever their count, so it
     # is compiled once (a VALUES list of the rows was compiled anew for every batch).
+    # In key order: two workers upserting some of the same pairs then lock them in one order.
+    rows = sorted(rows, key=lambda row: (row["contact_a"], row["contact_b"]))
     statement = _upsert(conn)(duplicate_pairs)
     statement = statement.on_conflict_do_update(
         index_elements=["workspace_id", "mode", "contact_a", "contact_b"],
@@ -241,10 +243,9 @@ async def dismiss(conn: AsyncConnection, tenant: Tenant, a: str, b: str, now: da
 async def scored_pairs(
     conn: AsyncConnection, tenant: Tenant, min_confidence: float, client_id: str | None
 ) -> list[tuple[str, str, float, str]]:
-    """Stored pairs at or above `min_confidence`, not dismissed, both contacts live (and of one
-    client, when asked)."""
-    a = contacts.alias("a")
-    b = contacts.alias("b")
+    """Stored pairs at or above `min_confidence`, not dismissed (and of one client's contacts,
+    when asked). Both contacts are live: a delete or a merge removes the gone contact's pairs
+    in its own transaction, so only the client filter needs the contacts table."""
     query = (
         select(
             duplicate_pairs.c.contact_a,
@@ -253,20 +254,6 @@ async def scored_pairs(
             duplicate_pairs.c.match_reason,
         )
         .select_from(duplicate_pairs)
-        .join(
-            a,
-            and_(
-                a.c.workspace_id == duplicate_pairs.c.workspace_id,
-                a.c.id == duplicate_pairs.c.contact_a,
-            ),
-        )
-        .join(
-            b,
-            and_(
-                b.c.workspace_id == duplicate_pairs.c.workspace_id,
-                b.c.id == duplicate_pairs.c.contact_b,
-            ),
-        )
         .outerjoin(
             dismissed_pairs,
             and_(
@@ -280,13 +267,22 @@ async def scored_pairs(
             in_tenant(duplicate_pairs, tenant),
             duplicate_pairs.c.confidence >= min_confidence,
             dismissed_pairs.c.contact_a.is_(None),
-            a.c.deleted_at.is_(None),
-            b.c.deleted_at.is_(None),
         )
     )
     if client_id is not None:
-        query = query.where(a.c.client_id == client_id, b.c.client_id == client_id)
-    return [tuple(row) for row in await conn.execute(query)]
+        sides = {"a": duplicate_pairs.c.contact_a, "b": duplicate_pairs.c.contact_b}
+        for side, column in sides.items():
+            contact = contacts.alias(side)
+            query = query.join(
+                contact,
+                and_(
+                    contact.c.workspace_id == duplicate_pairs.c.workspace_id,
+                    contact.c.id == column,
+                    contact.c.client_id == client_id,
+                ),
+            )
+    result = await conn.execute(query)
+    return [(a, b, float(confidence), reason) for a, b, confidence, reason in result]
 
 
 async def pair_reasons(
@@ -316,10 +312,16 @@ async def queued_among(
     conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
 ) -> set[str]:
     """Which of these contacts are waiting for their own check. Index probes: with thousands
-    of ids PostgreSQL would otherwise read the whole queue (in parallel) for each batch."""
+    of ids PostgreSQL would otherwise read the whole queue (in parallel) for each batch.
+
+    A check another worker has taken (its row locked) does not count: that worker may have
+    scored its pairs already, and seeing this batch's contacts queued, skipped them too. So
+    such a pair is scored here; scored twice at worst, never by neither."""
     if not contact_ids:
         return set()
     query = select(duplicate_checks.c.contact_id).where(in_tenant(duplicate_checks, tenant))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True, key_share=True, skip_locked=True)
     found = await conn.scalars(probe(conn, query, duplicate_checks.c.contact_id, contact_ids))
     return {str(c) for c in found}
 

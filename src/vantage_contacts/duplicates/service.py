@@ -3,7 +3,7 @@ by the worker and stored, so listing is a read even for a million contacts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Tenant
-from vantage_contacts.duplicates import matching, repository
+from vantage_contacts.duplicates import grouping, matching, repository
 from vantage_contacts.kit.clock import utcnow
 
 # Pairs below this are not worth storing (listing's min_confidence goes no lower).
@@ -184,45 +184,12 @@ async def _refresh_keys(
     await repository.replace_keys(conn, tenant, stale)
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredPair:
-    contact_a: str
-    contact_b: str
-    confidence: float
-    match_reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    contact_ids: list[str]
-    pairs: list[ScoredPair]  # strongest first
-
-    @property
-    def best(self) -> ScoredPair:
-        return self.pairs[0]
-
-
-def groups_of(pairs: Iterable[ScoredPair]) -> list[Group]:
-    """Connected suggestions as groups of 2+ contacts, strongest first. Only ids and scores:
-    a listing builds the full answer for the page it shows."""
-    pairs = list(pairs)
-    components = matching.group((p.contact_a, p.contact_b, p.confidence) for p in pairs)
-    member_of = {cid: i for i, ids in enumerate(components) for cid in ids}
-    grouped: list[list[ScoredPair]] = [[] for _ in components]
-    for p in pairs:
-        grouped[member_of[p.contact_a]].append(p)
-    return [
-        Group(ids, sorted(members, key=lambda p: (-p.confidence, p.contact_a, p.contact_b)))
-        for ids, members in zip(components, grouped, strict=True)
-    ]
-
-
 def _contact(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {field: row[field] for field in ("id", "name", "email", "phone", "mobile", "client_id")}
 
 
 def group_wire(
-    group: Group,
+    group: grouping.Group,
     contacts: Mapping[str, Mapping[Any, Any]],
     reasons: Mapping[tuple[str, str], Any],
 ) -> dict[str, Any]:
@@ -259,17 +226,11 @@ async def stored_groups(
     """One page of the groups the worker's stored pairs make (`GET /v1/contacts/duplicates`).
     Every pair is read to group them (a page needs its groups' order), but only ids and
     scores: the contacts and the reasons are read for the page alone."""
-    pairs = [
-        ScoredPair(a, b, float(confidence), reason)
-        for a, b, confidence, reason in await repository.scored_pairs(
-            conn, tenant, min_confidence, client_id
-        )
-    ]
-    groups = groups_of(pairs)
-    shown = groups[offset : offset + limit]
+    pairs = await repository.scored_pairs(conn, tenant, min_confidence, client_id)
+    shown, total = grouping.page_of(pairs, offset, limit)
     wanted = [(p.contact_a, p.contact_b) for g in shown for p in g.pairs]
     reasons = await repository.pair_reasons(conn, tenant, wanted)
-    return GroupPage(await _wire_groups(conn, tenant, shown, reasons), len(groups))
+    return GroupPage(await _wire_groups(conn, tenant, shown, reasons), total)
 
 
 async def fresh_groups(
@@ -285,23 +246,22 @@ async def fresh_groups(
     if client_id is not None and contact["client_id"] != client_id:
         return GroupPage([], 0)
     found = await candidates(conn, tenant, [person(contact)], min_confidence)
-    pairs: list[ScoredPair] = []
+    pairs: list[grouping.PairRow] = []
     reasons: dict[tuple[str, str], Any] = {}
     for other, match in found[contact["id"]]:
         if client_id is not None and other.client_id != client_id:
             continue
         a, b = ordered(contact["id"], other.id)
-        pairs.append(ScoredPair(a, b, match.confidence, match.match_reason))
+        pairs.append((a, b, match.confidence, match.match_reason))
         reasons[(a, b)] = suggestion(match)["reasons"]
-    groups = groups_of(pairs)
-    shown = groups[offset : offset + limit]
-    return GroupPage(await _wire_groups(conn, tenant, shown, reasons), len(groups))
+    shown, total = grouping.page_of(pairs, offset, limit)
+    return GroupPage(await _wire_groups(conn, tenant, shown, reasons), total)
 
 
 async def _wire_groups(
     conn: AsyncConnection,
     tenant: Tenant,
-    groups: Sequence[Group],
+    groups: Sequence[grouping.Group],
     reasons: Mapping[tuple[str, str], Any],
 ) -> list[dict[str, Any]]:
     ids = {cid for g in groups for cid in g.contact_ids}
