@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from tests.support import Api, run_async, runtime_of
 from vantage_contacts.errors import Conflict
+from vantage_contacts.imports import service
 from vantage_contacts.imports.service import ImportRun
 from vantage_contacts.imports.worker import ImportWorker
 from vantage_contacts.models import contact_imports, contacts, events
@@ -464,3 +465,130 @@ def test_the_worker_finishes_a_job_a_dead_worker_left_halfway(api: Api) -> None:
     done = job_of(api, job["id"])
     assert (done["status"], done["created"], done["processed_rows"]) == ("completed", 30, 30)
     assert contact_names(api) == [f"Person {i:05d}" for i in range(30)]
+
+
+def _import_by_chunks(api: Api, csv_text: str) -> dict[str, Any]:
+    client = api.make_client()
+    job = queue(api, csv_text, client_id=client["id"])
+    run = ImportRun(job_row(api, job["id"]), runtime_of(api.http).settings)
+    database = runtime_of(api.http).database
+    while not run.done:
+        run_async(api.http, lambda: run.next_chunk(database, chunk_rows=10))
+    return job_of(api, job["id"])
+
+
+def test_rows_prepared_in_the_helper_process_import_as_in_this_one(
+    api: Api, other_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large files are checked and normalised in a helper process: the outcome, row errors and
+    possible duplicates included, is the one of preparing them in the importing process."""
+    firsts = [
+        "Alice",
+        "Brian",
+        "Chloe",
+        "Dmitri",
+        "Elena",
+        "Farid",
+        "Greta",
+        "Hiro",
+        "Ingrid",
+        "Jamal",
+        "Kenji",
+        "Lucia",
+        "Mateo",
+        "Nadia",
+        "Oskar",
+        "Priya",
+        "Quentin",
+        "Rosa",
+        "Sven",
+        "Tamsin",
+        "Umar",
+        "Vera",
+        "Wendell",
+        "Xenia",
+        "Yusuf",
+        "Zara",
+        "Anders",
+        "Bianca",
+        "Cyrus",
+        "Delphine",
+        "Emeka",
+        "Fiona",
+        "Gustavo",
+        "Helga",
+        "Ivo",
+        "Jolene",
+        "Kwame",
+        "Leilani",
+        "Magnus",
+        "Noor",
+    ]
+    lasts = [
+        "Abernathy",
+        "Brightwater",
+        "Castellano",
+        "Dubrovsky",
+        "Eriksen",
+        "Fontaine",
+        "Gallagher",
+        "Hoshino",
+        "Ivanova",
+        "Jablonski",
+        "Kowalczyk",
+        "Lindqvist",
+        "Montenegro",
+        "Nakamura",
+        "Okonkwo",
+        "Pemberton",
+        "Quintero",
+        "Rasmussen",
+        "Sorensen",
+        "Thibodeaux",
+        "Underwood",
+        "Valderrama",
+        "Whitcombe",
+        "Xiong",
+        "Yamamoto",
+        "Zielinski",
+        "Achebe",
+        "Bergstrom",
+        "Carvalho",
+        "Dunleavy",
+        "Esposito",
+        "Fairweather",
+        "Grimaldi",
+        "Hargreaves",
+        "Iglesias",
+        "Jorgensen",
+        "Kaminski",
+        "Lachance",
+        "Mbeki",
+        "Nightingale",
+    ]
+    lines = ["Full Name,E-mail,Phone,Job Title"]
+    for i, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
+        email = "not-an-email" if i in (3, 27) else f"{first.lower()}{i}@example.com"
+        lines.append(f"{first} {last},{email},,Engineer")
+    lines[10] = "Robert Johnson,rj@example.com,+1 415 555 0100,CTO"
+    lines[13] = "Bob Johnson,bob.johnson@example.com,(415) 555-0100,CTO"  # the next chunk
+    lines[30] = "Brian Brightwater,brian1@example.com,,Engineer"  # an email already imported
+    csv_text = "\n".join(lines) + "\n"
+
+    def outcome(job: dict[str, Any]) -> tuple[Any, ...]:
+        flagged = [
+            (f["row"], [d["match_reason"] for d in f["possible_duplicates"]])
+            for f in job["possible_duplicates"]
+        ]
+        errors = [(e["row"], e["error"]["code"]) for e in job["errors"]]
+        return job["status"], job["created"], job["failed"], errors, flagged
+
+    monkeypatch.setattr(service, "HELPER_FROM_ROWS", 10**9)
+    here = outcome(_import_by_chunks(api, csv_text))
+    monkeypatch.setattr(service, "HELPER_FROM_ROWS", 20)
+    helped = outcome(_import_by_chunks(other_api, csv_text))
+    assert helped == here
+    status, created, failed, errors, flagged = here
+    assert (status, created, failed) == ("completed", 37, 3)
+    assert [row for row, _ in errors] == [5, 29, 31]
+    assert [row for row, _ in flagged] == [14]

@@ -82,6 +82,12 @@ class PreparedItems:
 
     rows: list[tuple[int, dict[str, Any]]]  # (index, row)
     result: BulkResult  # the items that failed already
+    keys: dict[str, frozenset[str]] = field(default_factory=dict)  # blocking keys, by row id
+
+    def extend(self, other: PreparedItems) -> None:
+        self.rows += other.rows
+        self.result.errors += other.result.errors
+        self.keys |= other.keys
 
 
 def prepare_items(
@@ -95,7 +101,7 @@ def prepare_items(
         except APIError as error:
             prepared.result.fail({"index": index}, error)
             continue
-        duplicates.keys_of(duplicates.person(row))  # cached for the create-time guard
+        prepared.keys[row["id"]] = duplicates.keys_of(duplicates.person(row))
         prepared.rows.append((index, row))
     return prepared
 
@@ -122,6 +128,9 @@ async def create_prepared(
 ) -> BulkResult:
     result = prepared.result
     tenant = subject.tenant
+    for _, row in prepared.rows:  # computed in another process, maybe
+        if row["id"] in prepared.keys:
+            duplicates.remember_keys(duplicates.person(row), prepared.keys[row["id"]])
     clients = await clients_repository.live_ids(
         conn, tenant, {r["client_id"] for _, r in prepared.rows}
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vantage_contacts.auth.subject import Tenant
 from vantage_contacts.kit.among import among, probe
 from vantage_contacts.kit.bulk_insert import insert_records, insert_rows
+from vantage_contacts.kit.driver import fetch_tuples
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import (
     contacts,
@@ -281,8 +282,8 @@ async def scored_pairs(
                     contact.c.client_id == client_id,
                 ),
             )
-    result = await conn.execute(query)
-    return [(a, b, float(confidence), reason) for a, b, confidence, reason in result]
+    # Millions of rows in a large workspace: read through the driver, as plain tuples.
+    return [(a, b, float(c), reason) for a, b, c, reason in await fetch_tuples(conn, query)]
 
 
 async def pair_reasons(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,11 +30,28 @@ def person(row: Mapping[Any, Any]) -> matching.Person:
     )
 
 
-@lru_cache(maxsize=4096)
+# Keys computed lately, by person: a create stores them, then the create-time guard looks up
+# the contacts holding them, and computing them is a large share of a create's work.
+_KNOWN_KEYS: dict[matching.Person, frozenset[str]] = {}
+KNOWN_KEYS_MAX = 8192
+
+
 def keys_of(person: matching.Person) -> frozenset[str]:
-    """A contact's blocking keys. Cached: a create stores them, then the create-time guard looks
-    up the contacts holding them, and computing them is a large share of a create's work."""
-    return frozenset(matching.blocking_keys(person))
+    """A contact's blocking keys."""
+    keys = _KNOWN_KEYS.get(person)
+    if keys is None:
+        keys = frozenset(matching.blocking_keys(person))
+        remember_keys(person, keys)
+    return keys
+
+
+def remember_keys(person: matching.Person, keys: frozenset[str]) -> None:
+    """Keys computed elsewhere (an import prepares its rows in a helper process)."""
+    if person in _KNOWN_KEYS:
+        return
+    if len(_KNOWN_KEYS) >= KNOWN_KEYS_MAX:
+        del _KNOWN_KEYS[next(iter(_KNOWN_KEYS))]  # the oldest
+    _KNOWN_KEYS[person] = keys
 
 
 async def on_written(

@@ -4,8 +4,10 @@ progress, so a crash loses nothing and a resumed job never creates a row twice."
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Mapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ from vantage_contacts.contacts import bulk
 from vantage_contacts.db import Database
 from vantage_contacts.errors import Conflict, NotFound, ValidationFailed
 from vantage_contacts.events import service as events
-from vantage_contacts.imports import csvmap
+from vantage_contacts.imports import csvmap, helper
 from vantage_contacts.kit.clock import rfc3339, utcnow
 from vantage_contacts.kit.ids import new_id
 from vantage_contacts.kit.normalize import fold
@@ -29,6 +31,10 @@ from vantage_contacts.models import clients, contact_imports
 
 CHUNK_ROWS = 500
 PREPARE_SLICE = 25  # rows prepared between two turns of the event loop
+# From this size on, rows are checked and normalised in a helper process, beside the writes
+# of the chunk before instead of between them (a third of an import's work; starting the
+# helper takes about a second).
+HELPER_FROM_ROWS = 4 * CHUNK_ROWS
 # Row errors and possible duplicates kept on the job; the command line writes all of them to
 # its report files.
 ERRORS_KEPT = 1000
@@ -223,15 +229,20 @@ class ImportRun:
         """The chunk's rows checked and made ready, in slices that let the event loop run the
         previous chunk's database work meanwhile."""
         names = await self._clients_by_name(database) if self.columns.client_column else {}
-        prepared = bulk.PreparedItems([], bulk.BulkResult())
         end = min(start + chunk_rows, len(self.rows))
+        if len(self.rows) >= HELPER_FROM_ROWS:
+            items = self._items(self.rows[start:end], names)
+            work = functools.partial(bulk.prepare_items, items, self.settings, first_index=start)
+            try:
+                return await asyncio.get_running_loop().run_in_executor(helper.pool(), work)
+            except BrokenProcessPool:
+                helper.pool.cache_clear()  # the next chunk starts a new helper
+                return work()
+        prepared = bulk.PreparedItems([], bulk.BulkResult())
         for first in range(start, end, PREPARE_SLICE):
             last = min(first + PREPARE_SLICE, end)
-            part = bulk.prepare_items(
-                self._items(self.rows[first:last], names), self.settings, first_index=first
-            )
-            prepared.rows += part.rows
-            prepared.result.errors += part.result.errors
+            items = self._items(self.rows[first:last], names)
+            prepared.extend(bulk.prepare_items(items, self.settings, first_index=first))
             await asyncio.sleep(0)
         return prepared
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import JSON, Table
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vantage_contacts.kit.driver import asyncpg_connection
 
 Encoder = Callable[[Any], Any]
 
@@ -65,20 +65,5 @@ async def insert_records(
 async def _copy(
     conn: AsyncConnection, table_name: str, columns: list[str], records: list[tuple[Any, ...]]
 ) -> None:
-    raw = await conn.get_raw_connection()
-    adapted: Any = raw.dbapi_connection  # SQLAlchemy's asyncpg adapter
-    driver: Any = raw.driver_connection  # an asyncpg.Connection
-    # The adapter opens its transaction at the first statement; COPY must run inside it, and not
-    # beside another statement of this connection.
-    async with adapted._execute_mutex:
-        if adapted._transaction is None:
-            await adapted._start_transaction()
-        try:
-            await driver.copy_records_to_table(table_name, records=records, columns=columns)
-        except asyncpg.IntegrityConstraintViolationError as error:
-            # The same exception an INSERT would raise, so callers and handlers treat both alike.
-            raise IntegrityError(f"COPY {table_name}", None, error) from error
-        except asyncpg.PostgresError as error:
-            raise DBAPIError(f"COPY {table_name}", None, error) from error
-        except (asyncpg.InterfaceError, OSError) as error:
-            raise InterfaceError(f"COPY {table_name}", None, error) from error
+    async with asyncpg_connection(conn, f"COPY {table_name}") as driver:
+        await driver.copy_records_to_table(table_name, records=records, columns=columns)
