@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vantage_contacts.auth.subject import Tenant
 from vantage_contacts.kit.among import among, probe
 from vantage_contacts.kit.bulk_insert import insert_records, insert_rows
-from vantage_contacts.kit.driver import fetch_tuples
+from vantage_contacts.kit.driver import fetch_dicts, fetch_tuples
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import (
     contacts,
@@ -195,16 +195,16 @@ async def _holders_by_key(
     if cap is not None:
         query = query.limit(cap)
     found: dict[str, list[str]] = {}
-    for key_text, contact_id in (
-        await conn.execute(probe(conn, query, duplicate_keys.c.key, keys))
-    ).all():
+    for key_text, contact_id in await fetch_tuples(
+        conn, probe(conn, query, duplicate_keys.c.key, keys)
+    ):
         found.setdefault(key_text, []).append(contact_id)
     return found
 
 
 async def live_contacts(
     conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
-) -> list[RowMapping]:
+) -> list[dict[str, Any]]:
     if not contact_ids:
         return []
     # Only the primary key's columns go into the probe, the rest is checked on what it found:
@@ -217,7 +217,7 @@ async def live_contacts(
     found = found.where(
         found.selected_columns.mode == tenant.mode, found.selected_columns.deleted_at.is_(None)
     )
-    return list((await conn.execute(found)).mappings())
+    return await fetch_dicts(conn, found)  # many rows for the create-time guard and the scan
 
 
 async def dismissed_for(
