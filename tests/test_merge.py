@@ -17,7 +17,7 @@ from sqlalchemy import select, text, update
 from tests.support import Api, run_async, runtime_of
 from vantage_contacts.duplicates.worker import DuplicateChecker
 from vantage_contacts.kit.clock import utcnow
-from vantage_contacts.models import activity, contacts, emails, tickets
+from vantage_contacts.models import activity, contacts, emails, merges, tickets
 from vantage_contacts.models.base import metadata
 
 # Columns a merge or its undo bumps on purpose.
@@ -129,6 +129,14 @@ def events_since(api: Api, seen: int) -> list[dict[str, Any]]:
 def event_count(api: Api) -> int:
     total: int = api.get("/v1/events").json()["pagination"]["total"]
     return total
+
+
+def activity_of(api: Api, contact_id: str) -> list[dict[str, Any]]:
+    """The contact's activity, newest first (a batch written together lists in reverse)."""
+    response = api.get(f"/v1/contacts/{contact_id}", params={"include": "activity"})
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, Any]] = response.json()["data"]["activity"]
+    return entries
 
 
 def a_pair(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -387,6 +395,21 @@ def test_a_survivor_that_becomes_primary_demotes_its_clients_other_primary(api: 
     assert [e["type"] for e in demoted] == ["contact.updated"]
 
 
+def a_merge_that_demotes_a_primary(
+    api: Api,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A merge whose merged contact was its client's primary, so the survivor takes the flag
+    from its own client's primary: returns that primary, the survivor, the merged contact (as
+    they were before) and the merge record."""
+    acme, globex = api.make_client(), api.make_client()
+    primary = api.make_contact(acme["id"], name="Ann Primary", is_primary=True)
+    survivor = api.make_contact(acme["id"], name="John Smith")
+    merged = api.make_contact(globex["id"], name="John Smith", is_primary=True)
+    record = merge(api, survivor["id"], merged["id"])["merge"]
+    assert get_contact(api, primary["id"])["roles"]["is_primary"] is False
+    return primary, survivor, merged, record
+
+
 def test_the_merged_primary_of_the_same_client_hands_the_flag_over(api: Api) -> None:
     client = api.make_client()
     survivor = api.make_contact(client["id"], name="John Smith")
@@ -414,6 +437,56 @@ def test_merge_writes_updated_deleted_and_merged_events(api: Api) -> None:
     assert merged_event["data"]["merged_contact_id"] == merged["id"]
     assert merged_event["data"]["merge_id"] == body["merge"]["id"]
     assert without(merged_event["data"], "merged_contact_id", "merge_id") == body["data"]
+
+
+def a_survivor_without_portal_access(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A survivor without portal access and a contact with `view` access to merge into it."""
+    client = api.make_client()
+    survivor = api.make_contact(client["id"], name="John Smith", email="john@acme.com")
+    merged = api.make_contact(client["id"], name="Jon Smith", portal_access="view")
+    return survivor, merged
+
+
+def test_a_merge_that_gives_the_survivor_portal_access_writes_portal_enabled(api: Api) -> None:
+    survivor, merged = a_survivor_without_portal_access(api)
+    seen = event_count(api)
+
+    body = merge(api, survivor["id"], merged["id"])
+    assert body["data"]["portal"] == {
+        **survivor["portal"],
+        "access_level": "view",
+        "access_enabled": True,
+    }
+    mine = [e for e in events_since(api, seen) if e["data"]["id"] == survivor["id"]]
+    assert [e["type"] for e in mine] == [
+        "contact.updated",
+        "contact.portal_enabled",
+        "contact.merged",
+    ]
+    assert mine[1]["data"] == body["data"]
+    # The same entry an update giving access writes, beside the merge's own.
+    enabled, merged_entry = activity_of(api, survivor["id"])[:2]
+    assert (enabled["action"], merged_entry["action"]) == ("portal_enabled", "merged")
+    assert enabled["changes"] == [{"field": "portal_access", "old": "none", "new": "view"}]
+
+
+def test_undo_that_takes_the_portal_access_away_writes_portal_disabled(api: Api) -> None:
+    survivor, merged = a_survivor_without_portal_access(api)
+    record = merge(api, survivor["id"], merged["id"])["merge"]
+    seen = event_count(api)
+
+    undo(api, record["id"])
+    restored = get_contact(api, survivor["id"])
+    assert restored["portal"] == survivor["portal"]
+    assert restored["portal"]["access_enabled"] is False
+    mine = [e for e in events_since(api, seen) if e["data"]["id"] == survivor["id"]]
+    assert [e["type"] for e in mine] == ["contact.updated", "contact.portal_disabled"]
+    assert mine[1]["data"] == restored
+    newest = activity_of(api, survivor["id"])[:2]
+    assert [(e["action"], e["changes"]) for e in newest] == [
+        ("portal_disabled", [{"field": "portal_access", "old": "view", "new": "none"}]),
+        ("merge_undone", [{"field": "merge_id", "old": None, "new": record["id"]}]),
+    ]
 
 
 @contextmanager
@@ -751,3 +824,73 @@ def test_undo_when_another_contact_became_primary_is_409_naming_is_primary(api: 
     assert error["field"] == "is_primary"
     assert error["existing_id"] == newcomer["id"]
     assert get_contact(api, newcomer["id"])["roles"]["is_primary"] is True
+
+
+def test_undo_gives_the_primary_flag_back_to_the_contact_the_merge_demoted(api: Api) -> None:
+    primary, survivor, merged, record = a_merge_that_demotes_a_primary(api)
+    # What the record keeps for this stays out of the API's `moved` counts.
+    assert set(record["moved"]) == {"tickets", "activity", "emails"}
+    seen = event_count(api)
+
+    undo(api, record["id"])
+    for contact in (primary, survivor, merged):
+        assert without(get_contact(api, contact["id"]), "updated_at") == without(
+            contact, "updated_at"
+        )
+    primaries = api.get(
+        "/v1/contacts", params={"client_id": primary["client_id"], "is_primary": "true"}
+    )
+    assert [c["id"] for c in primaries.json()["data"]] == [primary["id"]]
+    # As any role change: its own activity entry and event, the latter after the survivor's
+    # (which gives the flag up), so the events never show the client with two primaries.
+    latest = activity_of(api, primary["id"])[0]
+    assert (latest["action"], latest["changes"]) == (
+        "roles_changed",
+        [{"field": "is_primary", "old": False, "new": True}],
+    )
+    new = events_since(api, seen)
+    assert [(e["type"], e["data"]["id"]) for e in new] == [
+        ("contact.updated", survivor["id"]),
+        ("contact.updated", merged["id"]),
+        ("contact.updated", primary["id"]),
+    ]
+    assert new[-1]["data"] == get_contact(api, primary["id"])
+    assert new[-1]["changed_fields"] == ["is_primary"]
+
+
+def test_undo_after_the_demoted_primary_changed_is_409_naming_the_field(api: Api) -> None:
+    primary, _, merged, record = a_merge_that_demotes_a_primary(api)
+    assert api.put(f"/v1/contacts/{primary['id']}", json={"title": "COO"}).status_code == 200
+    state = workspace_state(api)
+
+    response = api.post(f"/v1/merges/{record['id']}/undo")
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["field"] == "title"
+    assert primary["id"] in error["message"]
+    assert workspace_state(api) == state
+    assert api.get(f"/v1/contacts/{merged['id']}").json()["error"]["code"] == "contact_merged"
+
+    assert api.delete(f"/v1/contacts/{primary['id']}").status_code == 200
+    response = api.post(f"/v1/merges/{record['id']}/undo")
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["field"] == "deleted"
+
+
+def test_a_merge_recorded_without_the_demoted_primary_still_undoes(api: Api) -> None:
+    primary, survivor, merged, record = a_merge_that_demotes_a_primary(api)
+    # Records written before merges kept the demoted contact hold only the references moved.
+    where = (merges.c.workspace_id == api.workspace_id, merges.c.id == record["id"])
+    (stored,) = rows(api.http, select(merges.c.moved).where(*where))
+    references = {kind: stored["moved"][kind] for kind in ("tickets", "activity", "emails")}
+    assert stored["moved"] != references
+    execute(api.http, update(merges).where(*where).values(moved=references))
+
+    undone = undo(api, record["id"])
+    assert undone["moved"] == record["moved"]
+    for contact in (survivor, merged):
+        assert without(get_contact(api, contact["id"]), "updated_at") == without(
+            contact, "updated_at"
+        )
+    # Such a record does not say who lost the flag, so nobody gets it back.
+    assert get_contact(api, primary["id"])["roles"]["is_primary"] is False

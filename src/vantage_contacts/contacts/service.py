@@ -93,27 +93,21 @@ async def _check_email_free(
 
 async def demote_other_primary(
     conn: AsyncConnection, subject: Subject, client_id: str, new_primary_id: str
-) -> None:
-    """At most one primary per client: the previous one loses the flag, with its own event."""
+) -> dict[str, Any] | None:
+    """At most one primary per client: the previous one loses the flag, with its own event.
+    Returns its row as demoted (a merge keeps it, so undo can give the flag back)."""
     previous = await repository.primary_of(conn, subject.tenant, client_id, new_primary_id)
     if previous is None:
-        return
+        return None
     values = {"is_primary": False, "version": previous["version"] + 1, "updated_at": utcnow()}
     await repository.update_contact(conn, subject.tenant, previous["id"], values)
+    demoted = {**previous, **values}
     changes = {"is_primary": (True, False)}
-    await activity.record(
-        conn, subject.tenant, subject.actor, previous["id"], "roles_changed", changes
-    )
-    await events.record(
-        conn,
-        subject.tenant,
-        "contact.updated",
-        to_wire({**previous, **values}),
-        changed_fields=changes,
-    )
+    await record_changes(conn, subject.tenant, subject.actor, to_wire(demoted), changes)
+    return demoted
 
 
-async def _record_changes(
+async def record_changes(
     conn: AsyncConnection,
     tenant: Tenant,
     actor: Actor,
@@ -134,12 +128,9 @@ async def _record_changes(
             conn, tenant, actor, contact_id, portal_action(*portal), {"portal_access": portal}
         )
     await events.record(conn, tenant, "contact.updated", contact, changed_fields=changes)
-    if portal is not None:
-        old, new = portal
-        if old == "none":
-            await events.record(conn, tenant, "contact.portal_enabled", contact)
-        elif new == "none":
-            await events.record(conn, tenant, "contact.portal_disabled", contact)
+    portal_event_type = None if portal is None else portal_event(*portal)
+    if portal_event_type is not None:
+        await events.record(conn, tenant, portal_event_type, contact)
 
 
 def portal_action(old: str, new: str) -> str:
@@ -148,6 +139,16 @@ def portal_action(old: str, new: str) -> str:
     if new == "none":
         return "portal_disabled"
     return "portal_level_changed"
+
+
+def portal_event(old: str, new: str) -> str | None:
+    """The event for a change of portal access: access given or taken away (a new level alone
+    has none)."""
+    if old == "none":
+        return "contact.portal_enabled"
+    if new == "none":
+        return "contact.portal_disabled"
+    return None
 
 
 def prepare(body: ContactCreate, settings: Settings) -> dict[str, Any]:
@@ -265,7 +266,7 @@ async def update(
         await duplicates.on_written(conn, tenant, [{**row, **values}])
     contact = to_wire({**row, **values})
     if changes:
-        await _record_changes(conn, tenant, subject.actor, contact, changes)
+        await record_changes(conn, tenant, subject.actor, contact, changes)
     if portal_change is not None and portal_change[1] == "none":
         await portal.end_access(conn, tenant, contact_id)
     if invite:

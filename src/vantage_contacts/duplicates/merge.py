@@ -3,7 +3,8 @@
 The path contact survives: its non-empty values win, its empty ones are filled from the other,
 role and communication flags are OR-ed, the higher portal level is kept, notes are joined.
 Tickets, activity and queued emails move to the survivor. The merge is recorded with both
-contacts' prior state and the references moved, so it can be undone while neither changed.
+contacts' prior state, the references moved and the client's previous primary contact if the
+survivor took its flag, so it can be undone while none of them changed.
 """
 
 from __future__ import annotations
@@ -162,13 +163,17 @@ async def _references(
 
 
 _REFERENCE_TABLES = {"tickets": tickets, "activity": activity_t, "emails": emails}
+# The record's `moved` also keeps, under this key, the contact that lost the primary flag to the
+# survivor, as the merge left it: in the JSON, so no migration is needed, and records from before
+# (without it) undo as they always did.
+DEMOTED = "demoted_primary"
 
 
 async def _move(
-    conn: AsyncConnection, tenant: Tenant, moved: Mapping[str, list[str]], to_contact: str
+    conn: AsyncConnection, tenant: Tenant, moved: Mapping[str, Any], to_contact: str
 ) -> None:
-    for kind, ids in moved.items():
-        table = _REFERENCE_TABLES[kind]
+    for kind, table in _REFERENCE_TABLES.items():
+        ids = moved.get(kind)
         if ids:
             await conn.execute(
                 update(table)
@@ -209,9 +214,12 @@ async def merge(
     # if the merge is undone.
     await duplicates.on_removed(conn, tenant, [merged_id])
 
+    demoted = None
     if values:
         if values.get("is_primary") and not survivor["is_primary"]:
-            await contacts.demote_other_primary(conn, subject, survivor["client_id"], survivor_id)
+            demoted = await contacts.demote_other_primary(
+                conn, subject, survivor["client_id"], survivor_id
+            )
         normal = contacts.derived({**survivor, **values}, region)
         values |= normal | {"version": survivor["version"] + 1, "updated_at": now}
         await contacts_repository.update_contact(conn, tenant, survivor_id, values)
@@ -227,7 +235,7 @@ async def merge(
         "merged_before": snapshot(other),
         "survivor_after": snapshot(after),
         "merged_after_version": gone["version"],
-        "moved": moved,
+        "moved": moved if demoted is None else {**moved, DEMOTED: snapshot(demoted)},
         "actor_type": actor.type,
         "actor_id": actor.id,
         "created_at": now,
@@ -240,12 +248,16 @@ async def merge(
         for entry in report
         if entry["outcome"] in ("taken", "combined")
     }
+    portal_entries, portal_events = _portal_change(
+        survivor_wire, survivor["portal_access"], after["portal_access"]
+    )
     await activity.record_many(
         conn,
         tenant,
         actor,
         [
             (survivor_id, "merged", {"merged_contact_id": (None, merged_id), **changes}),
+            *portal_entries,
             (merged_id, "merged", {"merged_into": (None, survivor_id)}),
         ],
     )
@@ -256,6 +268,7 @@ async def merge(
         tenant,
         [
             events.NewEvent("contact.updated", survivor_wire, changed_fields=changes),
+            *portal_events,
             events.NewEvent("contact.deleted", deleted),
             events.NewEvent("contact.merged", merged_event),
         ],
@@ -263,12 +276,25 @@ async def merge(
     return survivor_wire, merge_wire({**record, **tenant_values(tenant)})
 
 
+def _portal_change(
+    contact: Mapping[str, Any], old: str, new: str
+) -> tuple[list[tuple[str, str, Any]], list[events.NewEvent]]:
+    """The activity entry and event a contact update writes for this change of portal access
+    (contacts.service decides their kinds), for the batched writes of a merge or its undo."""
+    if old == new:
+        return [], []
+    entry = (contact["id"], contacts.portal_action(old, new), {"portal_access": (old, new)})
+    event_type = contacts.portal_event(old, new)
+    return [entry], [] if event_type is None else [events.NewEvent(event_type, contact)]
+
+
 def merge_wire(record: Mapping[Any, Any]) -> dict[str, Any]:
+    moved = record["moved"]
     return {
         "id": record["id"],
         "survivor_id": record["survivor_id"],
         "merged_id": record["merged_id"],
-        "moved": {kind: len(ids) for kind, ids in record["moved"].items()},
+        "moved": {kind: len(moved[kind]) for kind in _REFERENCE_TABLES if kind in moved},
         "actor": {"type": record["actor_type"], "id": record["actor_id"]},
         "created_at": rfc3339(record["created_at"]),
         "undone_at": rfc3339(record["undone_at"]),
@@ -300,20 +326,38 @@ def _first_change(current: Mapping[Any, Any], expected: Mapping[str, Any]) -> st
     return None
 
 
+def _unchanged(current: RowMapping | None, expected: Mapping[str, Any], who: str) -> RowMapping:
+    """The contact if it is as the merge left it; 409 naming the field (or `deleted`) if not."""
+    if current is None or current["deleted_at"] is not None:
+        raise Conflict(f"The {who} was deleted since the merge.", field="deleted")
+    field = None if current["version"] == expected["version"] else _first_change(current, expected)
+    if field is not None:
+        raise Conflict(f"The {who} changed since the merge: its {field} differs.", field=field)
+    return current
+
+
 async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[str, Any]:
-    """Restore both contacts and move the references back, unless either changed since."""
+    """Restore both contacts, the primary flag of a contact the merge demoted, and move the
+    references back, unless any of these contacts changed since."""
     tenant, actor = subject.tenant, subject.actor
     record = await get_record(conn, tenant, merge_id, for_update=True)
     if record["undone_at"] is not None:
         raise Conflict("This merge was undone already.")
-    survivor = await contacts_repository.get(conn, tenant, record["survivor_id"], for_update=True)
+    survivor = _unchanged(
+        await contacts_repository.get(conn, tenant, record["survivor_id"], for_update=True),
+        restore(record["survivor_after"]),
+        "surviving contact",
+    )
     merged = await contacts_repository.get(conn, tenant, record["merged_id"], for_update=True)
-    after = restore(record["survivor_after"])
-    if survivor is None or survivor["deleted_at"] is not None:
-        raise Conflict("The surviving contact was deleted since the merge.", field="deleted")
-    field = None if survivor["version"] == after["version"] else _first_change(survivor, after)
-    if field is not None:
-        raise Conflict(f"The surviving contact's {field} changed since the merge.", field=field)
+    demoted_after = record["moved"].get(DEMOTED)
+    demoted = None
+    if demoted_after is not None:
+        demoted_id = demoted_after["id"]
+        demoted = _unchanged(
+            await contacts_repository.get(conn, tenant, demoted_id, for_update=True),
+            restore(demoted_after),
+            f"client's previous primary contact ('{demoted_id}')",
+        )
     if merged is None or merged["version"] != record["merged_after_version"]:
         raise Conflict("The merged contact changed since the merge.", field="merged_contact_id")
     survivor_before = restore(record["survivor_before"])
@@ -350,6 +394,11 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
     # The survivor first gives back what it took (an email, the primary flag).
     await contacts_repository.update_contact(conn, tenant, survivor["id"], restored_survivor)
     await contacts_repository.update_contact(conn, tenant, merged["id"], restored_merged)
+    promoted = None
+    if demoted is not None:
+        regained = {"is_primary": True, "version": demoted["version"] + 1, "updated_at": now}
+        await contacts_repository.update_contact(conn, tenant, demoted["id"], regained)
+        promoted = {**demoted, **regained}
     moved = record["moved"]
     await _move(conn, tenant, moved, merged["id"])
     if moved.get("tickets"):
@@ -363,22 +412,35 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
         .where(in_tenant(merges, tenant), merges.c.id == merge_id)
         .values(undone_at=now)
     )
+    survivor_row = {**survivor, **restored_survivor}
+    merged_row = {**merged, **restored_merged}
+    survivor_wire = to_wire(survivor_row)
+    portal_entries, portal_events = _portal_change(
+        survivor_wire, survivor["portal_access"], survivor_row["portal_access"]
+    )
     undone = {"merge_id": (None, merge_id)}
     await activity.record_many(
         conn,
         tenant,
         actor,
-        [(survivor["id"], "merge_undone", undone), (merged["id"], "merge_undone", undone)],
+        [
+            (survivor["id"], "merge_undone", undone),
+            *portal_entries,
+            (merged["id"], "merge_undone", undone),
+        ],
     )
-    survivor_row = {**survivor, **restored_survivor}
-    merged_row = {**merged, **restored_merged}
     await duplicates.on_written(conn, tenant, [survivor_row, merged_row])
     await events.record_many(
         conn,
         tenant,
         [
-            events.NewEvent("contact.updated", to_wire(survivor_row)),
+            events.NewEvent("contact.updated", survivor_wire),
+            *portal_events,
             events.NewEvent("contact.updated", to_wire(merged_row)),
         ],
     )
+    if promoted is not None:
+        # After the survivor's update, so the events never show the client with two primaries.
+        changes = {"is_primary": (False, True)}
+        await contacts.record_changes(conn, tenant, actor, to_wire(promoted), changes)
     return merge_wire({**record, "undone_at": now})
