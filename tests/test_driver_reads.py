@@ -1,4 +1,4 @@
-"""fetch_tuples / fetch_dicts: the driver-level reads under the duplicates listing and the
+"""fetch_rows / fetch_mappings: the driver-level reads under the duplicates listing and the
 create-time guard. They must return what SQLAlchemy would, see the caller's own uncommitted
 writes, and reuse a compiled statement with each call's own values."""
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.support import Api, run_async, runtime_of
 from vantage_contacts.kit.among import probe
-from vantage_contacts.kit.driver import fetch_dicts, fetch_tuples
+from vantage_contacts.kit.driver import fetch_mappings, fetch_rows
 from vantage_contacts.models import contacts
 
 
@@ -35,9 +35,9 @@ def test_reads_match_sqlalchemy_with_each_calls_own_values(api: Api) -> None:
             for ids, limit in ((made[:2], 2), (made[2:], 3), ([*made, "con_missing"], 5)):
                 query = _contacts_query(conn, api.workspace_id, ids, limit)
                 expected = sorted(tuple(row) for row in await conn.execute(query))
-                found.append((sorted(await fetch_tuples(conn, query)), expected))
+                found.append((sorted(tuple(r) for r in await fetch_rows(conn, query)), expected))
             query = _contacts_query(conn, api.workspace_id, made[:1], 1)
-            found.append((await fetch_dicts(conn, query), None))
+            found.append(([dict(r) for r in await fetch_mappings(conn, query)], None))
         return found
 
     *pairs, (dicts, _) = run_async(api.http, _read)
@@ -64,10 +64,10 @@ def test_reads_see_the_callers_uncommitted_writes(api: Api) -> None:
                 .values(name="During")
             )
             query = _contacts_query(conn, api.workspace_id, [contact["id"]], 1)
-            inside = await fetch_tuples(conn, query)
+            inside = await fetch_rows(conn, query)
             await conn.rollback()
         async with runtime_of(api.http).database.read() as conn:
-            after = await fetch_tuples(conn, query)
+            after = await fetch_rows(conn, query)
         return inside, after
 
     inside, after = run_async(api.http, _read)

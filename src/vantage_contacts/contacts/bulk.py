@@ -7,6 +7,7 @@ in a savepoint, so one failing item rolls back alone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +126,8 @@ async def create_prepared(
     subject: Subject,
     prepared: PreparedItems,
     settings: Settings,
+    *,
+    scorer: duplicates.Scorer = duplicates.score_in_loop,
 ) -> BulkResult:
     result = prepared.result
     tenant = subject.tenant
@@ -151,9 +154,12 @@ async def create_prepared(
         ready.append((index, row))
 
     rows = [row for _, row in ready]
-    # Before the insert, so the new contacts' keys do not come back as their own candidates.
-    similar = await duplicates.possible_duplicates(conn, tenant, rows)
-    created = await service.insert_prepared(conn, subject, rows, settings)
+    gathered = await duplicates.guard_candidates(conn, tenant, rows)
+    # The guard's scoring needs no database: it runs while the inserts wait on it.
+    async with asyncio.TaskGroup() as tasks:
+        inserting = tasks.create_task(service.insert_prepared(conn, subject, rows, settings))
+        similar = await duplicates.possible_duplicates(gathered, scorer)
+    created = inserting.result()
     for (index, row), contact in zip(ready, created, strict=True):
         done: dict[str, Any] = {"index": index, "id": row["id"], "contact": contact}
         if similar.get(row["id"]):

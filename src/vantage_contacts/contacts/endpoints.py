@@ -116,7 +116,8 @@ async def create_contact(
         # The stored row (with E.164 phones), so matching follows the phone-region setting.
         row = await repository.get(conn, subject.tenant, contact["id"])
         assert row is not None
-        similar = await duplicates.possible_duplicates(conn, subject.tenant, [row])
+        gathered = await duplicates.guard_candidates(conn, subject.tenant, [row])
+        similar = await duplicates.possible_duplicates(gathered)
     headers = {"ETag": etag(version)}
     if similar[contact["id"]]:
         body_out = {"data": contact, "possible_duplicates": similar[contact["id"]]}

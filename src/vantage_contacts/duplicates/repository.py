@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vantage_contacts.auth.subject import Tenant
 from vantage_contacts.kit.among import among, probe
 from vantage_contacts.kit.bulk_insert import insert_records, insert_rows
-from vantage_contacts.kit.driver import fetch_dicts, fetch_tuples
+from vantage_contacts.kit.driver import fetch_mappings, fetch_rows
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import (
     contacts,
@@ -195,7 +195,7 @@ async def _holders_by_key(
     if cap is not None:
         query = query.limit(cap)
     found: dict[str, list[str]] = {}
-    for key_text, contact_id in await fetch_tuples(
+    for key_text, contact_id in await fetch_rows(
         conn, probe(conn, query, duplicate_keys.c.key, keys)
     ):
         found.setdefault(key_text, []).append(contact_id)
@@ -204,7 +204,7 @@ async def _holders_by_key(
 
 async def live_contacts(
     conn: AsyncConnection, tenant: Tenant, contact_ids: Collection[str]
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     if not contact_ids:
         return []
     # Only the primary key's columns go into the probe, the rest is checked on what it found:
@@ -217,7 +217,7 @@ async def live_contacts(
     found = found.where(
         found.selected_columns.mode == tenant.mode, found.selected_columns.deleted_at.is_(None)
     )
-    return await fetch_dicts(conn, found)  # many rows for the create-time guard and the scan
+    return await fetch_mappings(conn, found)  # many rows for the create-time guard and the scan
 
 
 async def dismissed_for(
@@ -283,7 +283,7 @@ async def scored_pairs(
                 ),
             )
     # Millions of rows in a large workspace: read through the driver, as plain tuples.
-    return [(a, b, float(c), reason) for a, b, c, reason in await fetch_tuples(conn, query)]
+    return [(a, b, float(c), reason) for a, b, c, reason in await fetch_rows(conn, query)]
 
 
 async def pair_reasons(

@@ -3,7 +3,8 @@ by the worker and stored, so listing is a read even for a million contacts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,18 +75,53 @@ def ordered(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
 
-async def candidates(
+Found = dict[str, list[tuple[matching.Person, matching.Match]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Who each person is to be compared with, read from the database; scoring them needs no
+    database, so it can run while the connection does other work."""
+
+    people: Sequence[matching.Person]
+    wanted: dict[str, set[str]]  # person id -> candidate ids
+    others: dict[str, matching.Person]  # every candidate, by id
+    dismissed: set[tuple[str, str]]
+
+    def score(self, people: Sequence[matching.Person], min_confidence: float) -> Found:
+        found: Found = {}
+        for p in people:
+            scored = []
+            for other_id in self.wanted[p.id]:
+                other = self.others.get(other_id)
+                if other is None or ordered(p.id, other_id) in self.dismissed:
+                    continue
+                match = matching.score(p, other)
+                if match is not None and match.confidence >= min_confidence:
+                    scored.append((other, match))
+            found[p.id] = sorted(scored, key=lambda item: (-item[1].confidence, item[0].id))
+        return found
+
+    async def score_between_awaits(self, min_confidence: float, slice_size: int = 10) -> Found:
+        """`score` in slices with a turn of the event loop between them: run beside the inserts
+        of the same batch, the scoring fills the time they spend waiting on the database."""
+        found: Found = {}
+        for start in range(0, len(self.people), slice_size):
+            found |= self.score(self.people[start : start + slice_size], min_confidence)
+            await asyncio.sleep(0)
+        return found
+
+
+async def gather_candidates(
     conn: AsyncConnection,
     tenant: Tenant,
     people: Sequence[matching.Person],
-    min_confidence: float,
     *,
     each_pair_once: bool = False,
-) -> dict[str, list[tuple[matching.Person, matching.Match]]]:
-    """For each person, the live contacts sharing a blocking key with it, scored, best first.
-    A few queries for the whole batch, whatever its size. The people need not be stored yet
-    (the create-time guard runs before their keys are written): they are compared with each
-    other too.
+) -> Candidates:
+    """For each person, the live contacts sharing a blocking key with it. A few queries for the
+    whole batch, whatever its size. The people need not be stored yet (the create-time guard
+    runs before their keys are written): they are compared with each other too.
 
     `each_pair_once` (the worker's scan) skips pairs another check will score anyway: a pair
     within the batch is scored from one side, and a contact still queued will score its own.
@@ -112,18 +148,20 @@ async def candidates(
     }
     others.update(batch_people)
     dismissed = await repository.dismissed_for(conn, tenant, [p.id for p in people])
-    found: dict[str, list[tuple[matching.Person, matching.Match]]] = {}
-    for p in people:
-        scored = []
-        for other_id in wanted[p.id]:
-            other = others.get(other_id)
-            if other is None or ordered(p.id, other_id) in dismissed:
-                continue
-            match = matching.score(p, other)
-            if match is not None and match.confidence >= min_confidence:
-                scored.append((other, match))
-        found[p.id] = sorted(scored, key=lambda item: (-item[1].confidence, item[0].id))
-    return found
+    return Candidates(people, wanted, others, dismissed)
+
+
+async def candidates(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    people: Sequence[matching.Person],
+    min_confidence: float,
+    *,
+    each_pair_once: bool = False,
+) -> Found:
+    """For each person, the live contacts sharing a blocking key with it, scored, best first."""
+    gathered = await gather_candidates(conn, tenant, people, each_pair_once=each_pair_once)
+    return gathered.score(people, min_confidence)
 
 
 def suggestion(match: matching.Match) -> dict[str, Any]:
@@ -137,11 +175,27 @@ def suggestion(match: matching.Match) -> dict[str, Any]:
     }
 
 
-async def possible_duplicates(
+async def guard_candidates(
     conn: AsyncConnection, tenant: Tenant, rows: Sequence[Mapping[Any, Any]]
+) -> Candidates:
+    """The create-time guard's reads. A batch makes them before its rows are inserted, so the
+    rows' own keys, which it compares in memory, are not read back."""
+    return await gather_candidates(conn, tenant, [person(r) for r in rows])
+
+
+Scorer = Callable[[Candidates, float], Awaitable[Found]]
+
+
+async def score_in_loop(gathered: Candidates, min_confidence: float) -> Found:
+    return await gathered.score_between_awaits(min_confidence)
+
+
+async def possible_duplicates(
+    gathered: Candidates, scorer: Scorer = score_in_loop
 ) -> dict[str, list[dict[str, Any]]]:
-    """What a create answer says beside `data`: likely duplicates of each new contact."""
-    found = await candidates(conn, tenant, [person(r) for r in rows], GUARD_MIN)
+    """What a create answer says beside `data`: likely duplicates of each new contact. An
+    import hands the scoring to its helper process (`scorer`)."""
+    found = await scorer(gathered, GUARD_MIN)
     return {
         contact_id: [
             {"id": other.id, "confidence": m.confidence, "match_reason": m.match_reason}

@@ -7,7 +7,6 @@ import asyncio
 import functools
 import hashlib
 from collections.abc import Mapping
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from vantage_contacts.clients import repository as clients_repository
 from vantage_contacts.config import Settings
 from vantage_contacts.contacts import bulk
 from vantage_contacts.db import Database
+from vantage_contacts.duplicates import service as duplicates
 from vantage_contacts.errors import Conflict, NotFound, ValidationFailed
 from vantage_contacts.events import service as events
 from vantage_contacts.imports import csvmap, helper
@@ -29,12 +29,12 @@ from vantage_contacts.kit.normalize import fold
 from vantage_contacts.kit.scoping import in_tenant, tenant_values
 from vantage_contacts.models import clients, contact_imports
 
-CHUNK_ROWS = 500
+CHUNK_ROWS = 1000  # rows a transaction: the unit of progress, and of work lost to a crash
 PREPARE_SLICE = 25  # rows prepared between two turns of the event loop
-# From this size on, rows are checked and normalised in a helper process, beside the writes
-# of the chunk before instead of between them (a third of an import's work; starting the
-# helper takes about a second).
-HELPER_FROM_ROWS = 4 * CHUNK_ROWS
+# From this size on, rows are checked and normalised, and the create-time guard's candidates
+# scored, in a helper process beside the writes (half of an import's work; starting the
+# helpers takes about a second).
+HELPER_FROM_ROWS = 2000
 # Row errors and possible duplicates kept on the job; the command line writes all of them to
 # its report files.
 ERRORS_KEPT = 1000
@@ -196,6 +196,11 @@ class ImportRun:
         self._ahead: tuple[tuple[int, int], asyncio.Task[bulk.PreparedItems]] | None = None
 
     @property
+    def helped(self) -> bool:
+        """Large files are prepared and scored in the helper process, beside the writes."""
+        return len(self.rows) >= HELPER_FROM_ROWS
+
+    @property
     def done(self) -> bool:
         return bool(self.job["status"] != "pending")
 
@@ -230,14 +235,11 @@ class ImportRun:
         previous chunk's database work meanwhile."""
         names = await self._clients_by_name(database) if self.columns.client_column else {}
         end = min(start + chunk_rows, len(self.rows))
-        if len(self.rows) >= HELPER_FROM_ROWS:
+        if self.helped:
             items = self._items(self.rows[start:end], names)
-            work = functools.partial(bulk.prepare_items, items, self.settings, first_index=start)
-            try:
-                return await asyncio.get_running_loop().run_in_executor(helper.pool(), work)
-            except BrokenProcessPool:
-                helper.pool.cache_clear()  # the next chunk starts a new helper
-                return work()
+            return await helper.run(
+                functools.partial(bulk.prepare_items, items, self.settings, first_index=start)
+            )
         prepared = bulk.PreparedItems([], bulk.BulkResult())
         for first in range(start, end, PREPARE_SLICE):
             last = min(first + PREPARE_SLICE, end)
@@ -274,7 +276,10 @@ class ImportRun:
         prepared = await self._prepared(database, start, chunk_rows)
         try:
             async with database.write() as conn:
-                result = await bulk.create_prepared(conn, self.subject, prepared, self.settings)
+                scorer = helper.score if self.helped else duplicates.score_in_loop
+                result = await bulk.create_prepared(
+                    conn, self.subject, prepared, self.settings, scorer=scorer
+                )
                 report = ChunkReport(
                     errors=[
                         {"row": self.lines[e["index"]], "error": e["error"]} for e in result.errors
