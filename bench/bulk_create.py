@@ -45,6 +45,7 @@ import orjson
 from sqlalchemy import func, select
 
 from bench.contactgen import generate
+from bench.cpu import CpuMeter
 from vantage_contacts.auth import keys
 from vantage_contacts.auth.subject import SYSTEM, Tenant
 from vantage_contacts.clients import service as clients_service
@@ -119,7 +120,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(url: str, workers: int) -> Iterator[str]:
+def api_server(url: str, workers: int) -> Iterator[tuple[str, int]]:
+    """The server's base URL and process id."""
     port = free_port()
     env = {
         **os.environ,
@@ -150,7 +152,7 @@ def api_server(url: str, workers: int) -> Iterator[str]:
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(process, base)
-            yield base
+            yield base, process.pid
         except BaseException:
             log.seek(0)
             sys.stderr.write(log.read()[-5000:].decode(errors="replace"))
@@ -354,6 +356,7 @@ class Outcome:
     seconds: float
     reference_seconds: float
     created: int
+    cpu: CpuMeter
 
     @property
     def rate(self) -> float:
@@ -381,12 +384,15 @@ def run_backend(backend: str, total: int, connections: int, workers: int) -> Out
     settings = Settings(run_worker=False)
     with fresh_database(backend) as url:
         tenant, secret = asyncio.run(new_workspace(url, "bench-api"))
-        with api_server(url, workers) as base:
+        with api_server(url, workers) as (base, server_pid):
             client_ids = asyncio.run(make_clients(base, secret))
             every = contact_items(WARMUP_BATCHES * BATCH + total, client_ids, seed=2)
             warmup, items = every[: WARMUP_BATCHES * BATCH], every[WARMUP_BATCHES * BATCH :]
             asyncio.run(send_batches(base, secret, _batches(warmup), connections))
+            cpu = CpuMeter(server_pid)
+            cpu.start()
             seconds = asyncio.run(send_batches(base, secret, _batches(items), connections))
+            cpu.stop()
         created = count_contacts(url, tenant) - len(warmup)
         reference_tenant, _ = asyncio.run(new_workspace(url, "bench-reference"))
         rows = reference_rows(reference_tenant, _retarget(items, url, reference_tenant), settings)
@@ -394,7 +400,7 @@ def run_backend(backend: str, total: int, connections: int, workers: int) -> Out
             reference_seconds = reference_sqlite(url, rows)
         else:
             reference_seconds = asyncio.run(reference_postgresql(url, rows))
-    return Outcome(backend, total, seconds, reference_seconds, created)
+    return Outcome(backend, total, seconds, reference_seconds, created, cpu)
 
 
 def _batches(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -462,14 +468,24 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> str:
         "",
         f"Machine: {machine()}.",
         "",
-        "| backend | contacts/s (API) | reference rows/s | API / reference | target |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "CPU per contact: CPU seconds spent during the timed run by the API server's processes, "
+        "by every database process (PostgreSQL; SQLite works inside the server) and by the "
+        f"client, per contact. With {os.cpu_count()} cores, no run can go faster than cores / "
+        "total CPU per contact: the ceiling column.",
+        "",
+        "| backend | contacts/s (API) | reference rows/s | API / reference "
+        "| CPU µs per contact: server + database + client = total | ceiling | target |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     for outcome in outcomes:
         target = "≥ 5,000/s: " + ("met" if outcome.rate >= 5000 else "missed")
+        cpu, n = outcome.cpu, outcome.contacts
         lines.append(
             f"| {outcome.backend} | {outcome.rate:,.0f} | {outcome.reference_rate:,.0f} | "
             f"{outcome.rate / outcome.reference_rate:.2f} | "
+            f"{cpu.server / n * 1e6:,.0f} + {cpu.database / n * 1e6:,.0f} + "
+            f"{cpu.client / n * 1e6:,.0f} = {cpu.total / n * 1e6:,.0f} | "
+            f"{(os.cpu_count() or 1) * n / cpu.total:,.0f}/s | "
             f"{target if outcome.backend == 'postgresql' else '-'} |"
         )
     return "\n".join(lines)
@@ -493,7 +509,10 @@ def main() -> None:
             f"{backend}: {outcome.contacts:,} contacts in {outcome.seconds:.2f} s = "
             f"{outcome.rate:,.0f} contacts/s; reference {outcome.reference_rate:,.0f}/s "
             f"({outcome.reference_seconds:.2f} s); "
-            f"ratio {outcome.rate / outcome.reference_rate:.2f}",
+            f"ratio {outcome.rate / outcome.reference_rate:.2f}; CPU per contact: server "
+            f"{outcome.cpu.server / outcome.contacts * 1e6:.0f} us, database "
+            f"{outcome.cpu.database / outcome.contacts * 1e6:.0f} us, client "
+            f"{outcome.cpu.client / outcome.contacts * 1e6:.0f} us",
             flush=True,
         )
         outcomes.append(outcome)
