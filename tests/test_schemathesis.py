@@ -115,6 +115,15 @@ class RealIds:
             case.headers["Idempotency-Key"] = f"schemathesis-{next(self._keys)}"
 
 
+def _part(part: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A generated form part with its content as bytes: schemathesis may generate a number, or
+    text no UTF-8 encoder takes (lone surrogates), which a client sends as the bytes it has."""
+    filename, content, *rest = part
+    if not isinstance(content, bytes):
+        content = str(content).encode("utf-8", "surrogatepass")
+    return (filename, content, *rest)
+
+
 def send(http: TestClient, case: Any, headers: dict[str, str]) -> httpx.Response:
     """The case as schemathesis would send it (its requests-style arguments), via httpx."""
     request = case.as_transport_kwargs(base_url=BASE_URL, headers=headers)
@@ -128,12 +137,16 @@ def send(http: TestClient, case: Any, headers: dict[str, str]) -> httpx.Response
         data = request["data"]
         arguments["content" if isinstance(data, bytes | str) else "data"] = data
     if request.get("files"):
-        arguments["files"] = request["files"]
+        arguments["files"] = [(name, _part(part)) for name, part in request["files"]]
     cookies = request.get("cookies")
     if cookies:
         cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
         arguments["headers"] = {**arguments["headers"], "Cookie": cookie}
-    return http.request(request["method"], request["url"], **arguments)
+    response = http.request(request["method"], request["url"], **arguments)
+    # A multipart body is sent as a stream; schemathesis reads the request's content when it
+    # records the case, which httpx refuses until the stream has been read into it.
+    response.request.read()
+    return response
 
 
 @pytest.fixture
