@@ -89,6 +89,23 @@ def fresh_database(backend: str) -> Iterator[str]:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def backend_pids(url: str) -> set[int]:
+    """The PostgreSQL processes serving this database's connections (none for SQLite)."""
+    if not url.startswith("postgresql"):
+        return set()
+    name = url.rpartition("/")[2]
+
+    async def _read() -> set[int]:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", name)
+        finally:
+            await conn.close()
+        return {row["pid"] for row in rows}
+
+    return asyncio.run(_read())
+
+
 async def _admin(sql: str) -> None:
     conn = await asyncpg.connect(ADMIN_URL, timeout=10)
     try:
@@ -389,7 +406,7 @@ def run_backend(backend: str, total: int, connections: int, workers: int) -> Out
             every = contact_items(WARMUP_BATCHES * BATCH + total, client_ids, seed=2)
             warmup, items = every[: WARMUP_BATCHES * BATCH], every[WARMUP_BATCHES * BATCH :]
             asyncio.run(send_batches(base, secret, _batches(warmup), connections))
-            cpu = CpuMeter(server_pid)
+            cpu = CpuMeter(server_pid, lambda: backend_pids(url))
             cpu.start()
             seconds = asyncio.run(send_batches(base, secret, _batches(items), connections))
             cpu.stop()
@@ -469,7 +486,8 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> str:
         f"Machine: {machine()}.",
         "",
         "CPU per contact: CPU seconds spent during the timed run by the API server's processes, "
-        "by every database process (PostgreSQL; SQLite works inside the server) and by the "
+        "by the PostgreSQL backends serving the benchmark's database (SQLite works inside the "
+        "server; PostgreSQL's shared WAL writer and checkpointer are not counted) and by the "
         f"client, per contact. With {os.cpu_count()} cores, no run can go faster than cores / "
         "total CPU per contact: the ceiling column.",
         "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,10 +46,12 @@ def _tree(processes: dict[int, tuple[str, int, float]], root: int) -> set[int]:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds spent between `start()` and `stop()` by a server's process tree, by every
-    `postgres` process, and by this process."""
+    """CPU seconds spent between `start()` and `stop()` by a server's process tree, by the
+    database's processes (`database_pids`, read at the stop: PostgreSQL's backends serving the
+    benchmark's database, so other work on the server is not counted), and by this process."""
 
     server_pid: int
+    database_pids: Callable[[], set[int]] = set
     server: float = 0.0
     database: float = 0.0
     client: float = 0.0
@@ -64,7 +66,7 @@ class CpuMeter:
         after = _processes()
         self.client = time.process_time() - self._client_before
         self.server = self._spent(after, _tree(after, self.server_pid))
-        self.database = self._spent(after, {p for p, s in after.items() if s[0] == "postgres"})
+        self.database = self._spent(after, self.database_pids() & after.keys())
 
     def _spent(self, after: dict[int, tuple[str, int, float]], pids: Iterable[int]) -> float:
         return sum(
