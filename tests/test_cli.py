@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -232,3 +233,30 @@ def test_serve_on_an_empty_folder_answers_readyz_and_prints_a_working_test_key(
         assert "vnt_sk_" not in server.output()
         response = httpx.get(f"{server.base_url}/v1/contacts", headers=bearer(secret), timeout=10)
         assert response.status_code == 200
+
+
+def test_a_spawned_helper_importing_the_package_main_runs_no_command() -> None:
+    """`python -m vantage_contacts import FILE` starts a helper process by spawning, which
+    imports the parent's main module under the name `__mp_main__`: that must not run the
+    command line a second time."""
+    spawned = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy; runpy.run_module('vantage_contacts.__main__', run_name='__mp_main__')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (spawned.returncode, spawned.stdout, spawned.stderr) == (0, "", "")
+    as_main = subprocess.run(
+        [sys.executable, "-m", "vantage_contacts", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert as_main.returncode == 0
+    assert "import" in as_main.stdout

@@ -1,3 +1,4 @@
 from vantage_contacts.cli import app
 
-app()
+if __name__ == "__main__":  # not when a spawned helper process imports this module
+    app()
