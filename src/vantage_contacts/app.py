@@ -18,6 +18,7 @@ from vantage_contacts.duplicates.endpoints import router as duplicates_router
 from vantage_contacts.duplicates.merge_endpoints import router as merge_router
 from vantage_contacts.errors import install_error_handlers
 from vantage_contacts.events.endpoints import router as events_router
+from vantage_contacts.gctune import tune_garbage_collector
 from vantage_contacts.imports.endpoints import router as imports_router
 from vantage_contacts.logs import configure_logging
 from vantage_contacts.middleware import RequestContextMiddleware
@@ -41,6 +42,7 @@ test mode, whose data never mixes with live data). Errors always have the shape
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    tune_garbage_collector()
     configure_logging(settings.log_level)
 
     @asynccontextmanager

@@ -18,6 +18,7 @@ from vantage_contacts.auth.subject import Mode
 from vantage_contacts.config import get_settings
 from vantage_contacts.db import Database
 from vantage_contacts.errors import APIError
+from vantage_contacts.gctune import tune_garbage_collector
 from vantage_contacts.kit.clock import rfc3339
 from vantage_contacts.migrate import upgrade
 from vantage_contacts.models import api_keys
@@ -108,6 +109,7 @@ def worker() -> None:
 
     from vantage_contacts.worker import run_worker
 
+    tune_garbage_collector()
     settings = get_settings()
     asyncio.run(_migrate())
 
@@ -172,6 +174,7 @@ def import_csv(
 
     from vantage_contacts.imports import files, service
 
+    tune_garbage_collector()
     settings = get_settings()
     tenant_mode = _mode(mode)
     options = service.ImportOptions(client_id, client_column, _mapping(map_))

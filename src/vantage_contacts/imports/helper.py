@@ -19,13 +19,18 @@ from functools import cache, partial
 from typing import TypeVar
 
 from vantage_contacts.duplicates import service as duplicates
+from vantage_contacts.gctune import tune_garbage_collector
 
 T = TypeVar("T")
 
 
 @cache
 def pool() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=tune_garbage_collector,
+    )
 
 
 async def run(work: Callable[[], T]) -> T:
