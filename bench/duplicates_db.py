@@ -261,10 +261,8 @@ async def measure(size: int, backend: str, scan_workers: int, keep: bool) -> dic
             print(f"  loaded {len(people):,} contacts in {load:.1f} s", flush=True)
             scan = await _scan(url, scan_workers)
             await _analyze(database)
-            pairs = await _stored_pairs(database)
-            print(f"  scanned in {scan:.1f} s: {pairs:,} pairs stored", flush=True)
-            listing, listing_ref, groups = await _listing(database)
-            cand_p50, cand_p99, cand_ref = await _candidates(database, people)
+            print(f"  scanned in {scan:.1f} s", flush=True)
+            reads = await _reads(database, people)
         finally:
             await database.dispose()
     finally:
@@ -278,13 +276,7 @@ async def measure(size: int, backend: str, scan_workers: int, keep: bool) -> dic
         "scan_s": scan,
         "scan_per_s": len(people) / scan,
         "scan_workers": scan_workers,
-        "pairs": pairs,
-        "listing_s": listing,
-        "listing_ref_s": listing_ref,
-        "groups": groups,
-        "cand_p50_ms": cand_p50 * 1000,
-        "cand_p99_ms": cand_p99 * 1000,
-        "cand_ref_ms": cand_ref * 1000,
+        **reads,
     }
 
 
@@ -302,13 +294,18 @@ async def remeasure(url: str) -> dict[str, float]:
                 )
             ).mappings()
             people = [service.person(row) for row in rows]
-        pairs = await _stored_pairs(database)
-        listing, listing_ref, groups = await _listing(database)
-        cand_p50, cand_p99, cand_ref = await _candidates(database, people)
+        reads = await _reads(database, people)
     finally:
         await database.dispose()
+    return {"contacts": len(people), **reads}
+
+
+async def _reads(database: Database, people: list[matching.Person]) -> dict[str, float]:
+    """What a finished scan leaves to measure: the pairs stored, the listing, the candidates."""
+    pairs = await _stored_pairs(database)
+    listing, listing_ref, groups = await _listing(database)
+    cand_p50, cand_p99, cand_ref = await _candidates(database, people)
     return {
-        "contacts": len(people),
         "pairs": pairs,
         "listing_s": listing,
         "listing_ref_s": listing_ref,
