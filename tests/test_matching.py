@@ -443,6 +443,56 @@ def test_pages_of_groups_follow_one_another_in_the_groups_order(
     )
 
 
+def test_a_chain_of_namesakes_longer_than_a_group_is_split_into_stars() -> None:
+    """120 contacts each suggested with the next (a chain of namesakes) are one component; the
+    listing shows them as small groups, each contact in one of them."""
+    ids = [f"con_{i:03d}" for i in range(120)]
+    rows = [(ids[i], ids[i + 1], 0.9 - (i % 7) / 100, "same_name") for i in range(119)]
+    groups, total = grouping.page_of(rows, 0, 1000)
+    assert total == len(groups) > 1
+    assert max(len(g.contact_ids) for g in groups) <= grouping.MAX_GROUP
+    assert sorted(c for g in groups for c in g.contact_ids) == ids
+    for g in groups:
+        assert _components_by_search([(p.contact_a, p.contact_b, 0.0) for p in g.pairs]) == [
+            g.contact_ids
+        ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("abcdefghij"),
+            st.sampled_from("abcdefghij"),
+            st.sampled_from([0.5, 0.6, 0.7, 0.9]),
+        ),
+        max_size=30,
+    )
+)
+def test_split_groups_hold_every_contact_once_and_are_connected(
+    edges: list[tuple[str, str, float]],
+) -> None:
+    """With groups of at most 3 contacts before a split, whatever the suggestions: each contact
+    of a suggested pair is in exactly one group, and each group is connected by its own pairs,
+    which are suggested pairs."""
+    rows = [(a, b, confidence, "same_name") for a, b, confidence in edges]
+    original = grouping.MAX_GROUP
+    grouping.MAX_GROUP = 3
+    try:
+        groups, total = grouping.page_of(rows, 0, 100)
+    finally:
+        grouping.MAX_GROUP = original
+    assert total == len(groups)
+    contacts = [c for g in groups for c in g.contact_ids]
+    assert sorted(contacts) == sorted({x for a, b, _ in edges if a != b for x in (a, b)})
+    suggested = {(a, b, confidence) for a, b, confidence in edges}
+    for g in groups:
+        assert len(g.contact_ids) >= 2
+        assert {(p.contact_a, p.contact_b, p.confidence) for p in g.pairs} <= suggested
+        assert _components_by_search([(p.contact_a, p.contact_b, 0.0) for p in g.pairs]) == [
+            g.contact_ids
+        ]
+
+
 def _components_by_search(edges: list[tuple[str, str, float]]) -> list[list[str]]:
     """Connected components found another way (breadth-first search), to check the union-find."""
     near: dict[str, set[str]] = {}

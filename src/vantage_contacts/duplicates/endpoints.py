@@ -94,7 +94,9 @@ async def list_duplicates(
 ) -> JSONBody:
     """Groups of contacts that are likely one person, strongest first, each with its strongest
     `match_reason`, its `confidence` (among suggestions at confidence c, about a fraction c are
-    true duplicates) and every scored pair with the field scores behind it."""
+    true duplicates) and every scored pair with the field scores behind it. Suggestions that
+    connect contacts make one group; a chain of more than 50 (namesakes suggested with one
+    another) is split into groups around its most strongly matched contacts."""
     tenant = subject.tenant
     async with db.read() as conn:
         if contact_id is not None:
