@@ -409,17 +409,14 @@ def test_group_accepts_matches() -> None:
     assert group([("b", "a", match)]) == [["a", "b"]]
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from("abcdefghij"),
-            st.sampled_from("abcdefghij"),
-            st.sampled_from([0.5, 0.6, 0.7, 0.9]),
-        ),
-        max_size=25,
-    ),
-    st.integers(min_value=1, max_value=4),
-)
+def suggestions(max_size: int) -> st.SearchStrategy[list[tuple[str, str, float]]]:
+    """Suggested pairs among ten contacts (a contact paired with itself included)."""
+    contacts = st.sampled_from("abcdefghij")
+    confidences = st.sampled_from([0.5, 0.6, 0.7, 0.9])
+    return st.lists(st.tuples(contacts, contacts, confidences), max_size=max_size)
+
+
+@given(suggestions(25), st.integers(min_value=1, max_value=4))
 def test_pages_of_groups_follow_one_another_in_the_groups_order(
     edges: list[tuple[str, str, float]], limit: int
 ) -> None:
@@ -458,16 +455,7 @@ def test_a_chain_of_namesakes_longer_than_a_group_is_split_into_stars() -> None:
         ]
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from("abcdefghij"),
-            st.sampled_from("abcdefghij"),
-            st.sampled_from([0.5, 0.6, 0.7, 0.9]),
-        ),
-        max_size=30,
-    )
-)
+@given(suggestions(30))
 def test_split_groups_hold_every_contact_once_and_are_connected(
     edges: list[tuple[str, str, float]],
 ) -> None:
