@@ -268,7 +268,8 @@ def test_tickets_activity_and_queued_emails_move_to_the_survivor(api: Api) -> No
     assert merged_emails <= ids_of(api, emails, survivor["id"])
     assert ids_of(api, tickets, merged["id"]) == set()
     assert ids_of(api, emails, merged["id"]) == set()
-    # What stays with the merged id is the entry that says where it went.
+    # What stays with the merged id: the entry that says where it went, and the end of its
+    # portal access.
     left = rows(
         api.http,
         select(activity).where(
@@ -276,7 +277,8 @@ def test_tickets_activity_and_queued_emails_move_to_the_survivor(api: Api) -> No
         ),
     )
     assert [(e["action"], e["changes"]) for e in left] == [
-        ("merged", [{"field": "merged_into", "old": None, "new": survivor["id"]}])
+        ("merged", [{"field": "merged_into", "old": None, "new": survivor["id"]}]),
+        ("portal_disabled", [{"field": "portal_access", "old": "full", "new": "none"}]),
     ]
 
     # Through the API: the moved tickets name the survivor.
@@ -426,10 +428,12 @@ def test_merge_writes_updated_deleted_and_merged_events(api: Api) -> None:
     new = events_since(api, seen)
     assert [(e["type"], e["data"]["id"]) for e in new] == [
         ("contact.updated", survivor["id"]),
+        ("contact.portal_disabled", merged["id"]),  # it had portal access, as a delete says
         ("contact.deleted", merged["id"]),
         ("contact.merged", survivor["id"]),
     ]
-    updated, deleted, merged_event = new
+    updated, portal_disabled, deleted, merged_event = new
+    assert portal_disabled["data"] == deleted["data"]
     assert updated["data"] == body["data"]
     assert deleted["data"]["deleted"] is True
     assert deleted["data"]["merged_into"] == survivor["id"]
@@ -704,10 +708,12 @@ def test_undo_writes_updates_for_both_contacts(api: Api) -> None:
     seen = event_count(api)
     undo(api, record["id"])
     new = events_since(api, seen)
-    assert sorted((e["type"], e["data"]["id"]) for e in new) == sorted(
-        [("contact.updated", survivor["id"]), ("contact.updated", merged["id"])]
-    )
-    by_id = {e["data"]["id"]: e["data"] for e in new}
+    assert [(e["type"], e["data"]["id"]) for e in new] == [
+        ("contact.updated", survivor["id"]),
+        ("contact.updated", merged["id"]),
+        ("contact.portal_enabled", merged["id"]),  # its access, which the merge ended, is back
+    ]
+    by_id = {e["data"]["id"]: e["data"] for e in new if e["type"] == "contact.updated"}
     assert by_id[merged["id"]] == get_contact(api, merged["id"])
     assert by_id[survivor["id"]] == get_contact(api, survivor["id"])
 

@@ -251,6 +251,9 @@ async def merge(
     portal_entries, portal_events = _portal_change(
         survivor_wire, survivor["portal_access"], after["portal_access"]
     )
+    deleted = {**to_wire({**other, **gone}), "deleted": True, "merged_into": survivor_id}
+    # The merged contact's portal access ends, as a delete's does.
+    gone_entries, gone_events = _portal_change(deleted, other["portal_access"], "none")
     await activity.record_many(
         conn,
         tenant,
@@ -259,9 +262,9 @@ async def merge(
             (survivor_id, "merged", {"merged_contact_id": (None, merged_id), **changes}),
             *portal_entries,
             (merged_id, "merged", {"merged_into": (None, survivor_id)}),
+            *gone_entries,
         ],
     )
-    deleted = {**to_wire({**other, **gone}), "deleted": True, "merged_into": survivor_id}
     merged_event = {**survivor_wire, "merged_contact_id": merged_id, "merge_id": record["id"]}
     await events.record_many(
         conn,
@@ -269,6 +272,7 @@ async def merge(
         [
             events.NewEvent("contact.updated", survivor_wire, changed_fields=changes),
             *portal_events,
+            *gone_events,
             events.NewEvent("contact.deleted", deleted),
             events.NewEvent("contact.merged", merged_event),
         ],
@@ -414,9 +418,12 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
     )
     survivor_row = {**survivor, **restored_survivor}
     merged_row = {**merged, **restored_merged}
-    survivor_wire = to_wire(survivor_row)
+    survivor_wire, merged_wire = to_wire(survivor_row), to_wire(merged_row)
     portal_entries, portal_events = _portal_change(
         survivor_wire, survivor["portal_access"], survivor_row["portal_access"]
+    )
+    back_entries, back_events = _portal_change(
+        merged_wire, merged["portal_access"], merged_row["portal_access"]
     )
     undone = {"merge_id": (None, merge_id)}
     await activity.record_many(
@@ -427,6 +434,7 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
             (survivor["id"], "merge_undone", undone),
             *portal_entries,
             (merged["id"], "merge_undone", undone),
+            *back_entries,
         ],
     )
     await duplicates.on_written(conn, tenant, [survivor_row, merged_row])
@@ -436,7 +444,8 @@ async def undo(conn: AsyncConnection, subject: Subject, merge_id: str) -> dict[s
         [
             events.NewEvent("contact.updated", survivor_wire),
             *portal_events,
-            events.NewEvent("contact.updated", to_wire(merged_row)),
+            events.NewEvent("contact.updated", merged_wire),
+            *back_events,
         ],
     )
     if promoted is not None:
