@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Table, func, select
 
 from tests.support import Api, run_async, runtime_of
+from vantage_contacts.contacts import repository as contacts_repository
 from vantage_contacts.models import (
     activity,
     contacts,
@@ -522,3 +523,27 @@ def test_bulk_delete_atomic_and_validate_only_delete_nothing(api: Api) -> None:
     assert dry.json()["summary"] == {"succeeded": 2, "failed": 0}
     assert counts(api) == before
     assert live_contact_ids(api) == set(ids)
+
+
+def test_bulk_create_that_loses_a_unique_race_answers_409_and_writes_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The email check runs before the inserts; a concurrent create of the same email between
+    the two (made here by a check that sees nothing) is caught by the database's unique rule.
+    The inserts run beside the duplicate scoring, and their error still answers 409."""
+    client = api.make_client()
+    api.make_contact(client["id"], name="Taken", email="taken@acme.com")
+
+    async def nobody_has_it(*_: Any) -> dict[str, str]:
+        return {}
+
+    monkeypatch.setattr(contacts_repository, "email_owners", nobody_has_it)
+    items = [
+        {"client_id": client["id"], "name": "Fresh One", "email": "fresh@acme.com"},
+        {"client_id": client["id"], "name": "Racer", "email": "taken@acme.com"},
+    ]
+    response = api.post("/v1/contacts/bulk", json={"contacts": items})
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "conflict"
+    listed = api.get("/v1/contacts", params={"client_id": client["id"]}).json()
+    assert [c["name"] for c in listed["data"]] == ["Taken"]

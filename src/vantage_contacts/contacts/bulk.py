@@ -156,10 +156,19 @@ async def create_prepared(
     rows = [row for _, row in ready]
     gathered = await duplicates.guard_candidates(conn, tenant, rows)
     # The guard's scoring needs no database: it runs while the inserts wait on it.
-    async with asyncio.TaskGroup() as tasks:
-        inserting = tasks.create_task(service.insert_prepared(conn, subject, rows, settings))
+    inserting = asyncio.ensure_future(service.insert_prepared(conn, subject, rows, settings))
+    try:
         similar = await duplicates.possible_duplicates(gathered, scorer)
-    created = inserting.result()
+    except BaseException:
+        # The inserts end on their own (a cancelled statement could leave the connection
+        # unusable); the transaction then rolls back. Their own error, if any, is dropped.
+        await asyncio.wait([inserting])
+        if not inserting.cancelled():
+            inserting.exception()
+        raise
+    # The inserts' own error, as it is (a TaskGroup would wrap it in an ExceptionGroup, which no
+    # handler maps: a lost unique race must stay a 409).
+    created = await inserting
     for (index, row), contact in zip(ready, created, strict=True):
         done: dict[str, Any] = {"index": index, "id": row["id"], "contact": contact}
         if similar.get(row["id"]):
