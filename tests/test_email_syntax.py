@@ -15,6 +15,12 @@ from vantage_contacts.kit.normalize import check_email
 LOCAL_CHARS = "aZ09.!#$%&'*+/=?^_`{|}~-\"() ,:;<>[]\\é\u00a0ü"
 DOMAIN_CHARS = "az09.-_éü"
 TLDS = ["com", "co", "c", "museum", "123", "local", "test", "invalid", "xn--p1ai", "рф", ""]
+# Long domains, whose length in bytes (or once IDNA-decoded) differs from their length here.
+LONG_DOMAINS = [
+    ".".join(["é" * 20] * 5) + ".com",
+    ".".join(["xn--9caaaaaaaaaaaaaaaaaaaa"] * 5) + ".com",
+    ".".join(["b" * 40] * 4) + ".com",
+]
 
 PLAIN_CHARS = "aZ09.!#$%&'*+/=?^_`{|}~-"
 locals_ = st.text(PLAIN_CHARS, min_size=0, max_size=70) | st.text(LOCAL_CHARS, max_size=70)
@@ -22,7 +28,7 @@ domains = st.builds(
     lambda label, tld: f"{label}.{tld}" if tld else label,
     st.text(DOMAIN_CHARS, min_size=0, max_size=20),
     st.sampled_from(TLDS),
-)
+) | st.sampled_from(LONG_DOMAINS)
 
 
 def validator_accepts(email: str) -> bool:
@@ -64,6 +70,8 @@ def test_check_email_agrees_with_email_validator(local: str, domain: str, at: st
         "a@x_y.com",
         "zoë@example.com",
         '"quoted"@example.com',
+        *("a" * 64 + "@" + domain for domain in LONG_DOMAINS),
+        *("a" * 20 + "@" + domain for domain in LONG_DOMAINS),
     ],
 )
 def test_check_email_agrees_on_edges(email: str) -> None:

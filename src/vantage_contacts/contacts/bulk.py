@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,9 +161,12 @@ async def create_prepared(
     try:
         similar = await duplicates.possible_duplicates(gathered, scorer)
     except BaseException:
-        # The inserts end on their own (a cancelled statement could leave the connection
-        # unusable); the transaction then rolls back. Their own error, if any, is dropped.
-        await asyncio.wait([inserting])
+        # The inserts end on their own, even through another cancellation (a statement
+        # cancelled halfway could leave the connection unusable); the transaction then rolls
+        # back. Their own error, if any, is dropped.
+        while not inserting.done():
+            with suppress(asyncio.CancelledError):
+                await asyncio.wait([inserting])
         if not inserting.cancelled():
             inserting.exception()
         raise

@@ -34,8 +34,12 @@ def check_email(email: str) -> str:
     """
     email = email.strip()
     local, at, domain = email.rpartition("@")
+    # ASCII with no IDNA label, so the length email-validator checks (in bytes, of the address
+    # as given and normalised) is the length here.
     plain = (
         at
+        and email.isascii()
+        and "xn--" not in domain.casefold()
         and len(local) <= LOCAL_MAX
         and len(email) <= ADDRESS_MAX
         and _PLAIN_LOCAL.fullmatch(local) is not None
