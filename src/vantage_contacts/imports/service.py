@@ -33,7 +33,7 @@ CHUNK_ROWS = 1000  # rows a transaction: the unit of progress, and of work lost 
 PREPARE_SLICE = 25  # rows prepared between two turns of the event loop
 # From this size on, rows are checked and normalised, and the create-time guard's candidates
 # scored, in a helper process beside the writes (half of an import's work; starting the
-# helpers takes about a second).
+# helper takes about a second).
 HELPER_FROM_ROWS = 2000
 # Row errors and possible duplicates kept on the job; the command line writes all of them to
 # its report files.
