@@ -503,3 +503,21 @@ def _components_by_search(edges: list[tuple[str, str, float]]) -> list[list[str]
                 todo.append(y)
         found.append(sorted(members))
     return found
+
+
+def test_kept_keys_stay_bounded_and_drop_the_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vantage_contacts.duplicates import service
+
+    monkeypatch.setattr(service, "_KNOWN_KEYS", type(service._KNOWN_KEYS)())
+    monkeypatch.setattr(service, "KNOWN_KEYS_MAX", 3)
+    people = [
+        Person(id=f"con_{i}", name=f"Person {i}", email=None, phone=None, mobile=None)
+        for i in range(5)
+    ]
+    for person in people:
+        service.remember_keys(person, frozenset({f"k:{person.id}"}))
+    service.remember_keys(people[3], frozenset({"k:changed"}))  # known already: kept as it was
+
+    assert list(service._KNOWN_KEYS) == people[2:]
+    assert service.keys_of(people[3]) == frozenset({"k:con_3"})
+    assert service.keys_of(people[0]) == frozenset(blocking_keys(people[0]))  # computed again

@@ -4,6 +4,7 @@ by the worker and stored, so listing is a read even for a million contacts."""
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,9 @@ def person(row: Mapping[Any, Any]) -> matching.Person:
 
 # Keys computed lately, by person: a create stores them, then the create-time guard looks up
 # the contacts holding them, and computing them is a large share of a create's work.
-_KNOWN_KEYS: dict[matching.Person, frozenset[str]] = {}
+# An OrderedDict: dropping the oldest of a plain dict (`next(iter(d))`) walks past every slot
+# deleted before it, which made each eviction cost more the longer a process ran.
+_KNOWN_KEYS: OrderedDict[matching.Person, frozenset[str]] = OrderedDict()
 KNOWN_KEYS_MAX = 8192
 
 
@@ -51,7 +54,7 @@ def remember_keys(person: matching.Person, keys: frozenset[str]) -> None:
     if person in _KNOWN_KEYS:
         return
     if len(_KNOWN_KEYS) >= KNOWN_KEYS_MAX:
-        del _KNOWN_KEYS[next(iter(_KNOWN_KEYS))]  # the oldest
+        _KNOWN_KEYS.popitem(last=False)  # the oldest
     _KNOWN_KEYS[person] = keys
 
 
