@@ -3,8 +3,9 @@ in this process, with no HTTP, split into its parts.
 
     .venv/bin/python -m bench.bulk_cost [--contacts 20000] [--write]
 
-On a fresh database (as bench.bulk_create makes it), the benchmark's contacts are created in
-batches of 100 through the code the endpoint runs, twice, each time in a new workspace:
+The benchmark's contacts are created in batches of 100 through the code the endpoint runs,
+twice, each time in a fresh database (as bench.bulk_create makes it) and in a new process, so
+neither run finds the other's caches warm:
 
 1. `with guard`: `bulk.prepare_items` (checking and normalising the items, blocking keys) then
    `bulk.create_prepared` (clients, emails in use, the create-time guard's reads and scoring,
@@ -13,21 +14,24 @@ batches of 100 through the code the endpoint runs, twice, each time in a new wor
    is read or scored for it. The service has no such switch; this run only measures what the
    guard costs.
 
-For each part, CPU per contact of this process and of PostgreSQL (the backends serving the
-benchmark's database, from /proc/PID/schedstat: nanoseconds on a CPU). HTTP, JSON and the
-framework are not in these figures; bench.bulk_create measures the whole request. With 2 cores
-shared by the service and PostgreSQL no API run can exceed cores / CPU per contact, so the
-ceilings here bound any run of the endpoint from above.
+For each part, CPU per contact of the service's code and of PostgreSQL: the backend serving
+the run's one connection, from /proc/PID/schedstat (nanoseconds on a CPU), so PostgreSQL must
+run on this machine; autovacuum is not counted. HTTP, JSON and the framework are not in these
+figures; bench.bulk_create measures the whole request. With 2 cores shared by the service and
+PostgreSQL no API run can exceed cores / CPU per contact, so the ceilings here bound any run of
+the endpoint from above.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,16 +41,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.bulk_create import (
     BATCH,
-    CLIENTS,
     contact_items,
+    create_clients,
     fresh_database,
     machine,
     new_workspace,
     write_section,
 )
 from vantage_contacts.auth.subject import SYSTEM, Subject, Tenant
-from vantage_contacts.clients import service as clients_service
-from vantage_contacts.clients.schemas import ClientCreate
 from vantage_contacts.config import Settings
 from vantage_contacts.contacts import bulk
 from vantage_contacts.db import Database
@@ -56,15 +58,14 @@ from vantage_contacts.gctune import tune_garbage_collector
 WARMUP_BATCHES = 20  # not counted: the first batches find an empty workspace
 
 
-def _on_cpu_seconds(pids: set[int]) -> float:
-    """Seconds these processes have spent on a CPU (the scheduler's own count, in ns)."""
-    total = 0
-    for pid in pids:
-        try:
-            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            continue
-    return total / 1e9
+def _on_cpu_seconds(pid: int) -> float:
+    """Seconds this PostgreSQL backend has spent on a CPU (the scheduler's own count, in ns)."""
+    try:
+        if not Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+            raise OSError(f"process {pid} is not PostgreSQL")
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"PostgreSQL's CPU cannot be read on this machine: {error}") from None
 
 
 @dataclass
@@ -80,10 +81,6 @@ class Costs:
     def per_contact(self, value: float) -> float:
         return value / self.contacts * 1e6
 
-    @property
-    def total(self) -> float:
-        return self.prepare + self.create + self.database
-
 
 async def _backend_pid(conn: AsyncConnection) -> int:
     raw = await conn.get_raw_connection()
@@ -98,8 +95,9 @@ async def _no_candidates(
 
 
 @contextmanager
-def _without_guard(active: bool) -> Iterator[None]:
-    if not active:
+def _guard(on: bool) -> Iterator[None]:
+    """The create-time guard as it is, or (off) its reads answered empty."""
+    if on:
         yield
         return
     original = duplicates.guard_candidates
@@ -110,16 +108,6 @@ def _without_guard(active: bool) -> Iterator[None]:
         duplicates.guard_candidates = original
 
 
-async def _clients(database: Database, tenant: Tenant) -> list[str]:
-    async with database.write() as conn:
-        return [
-            (await clients_service.create(conn, tenant, ClientCreate(name=f"Client {i}"), "US"))[
-                "id"
-            ]
-            for i in range(CLIENTS)
-        ]
-
-
 async def run(url: str, contacts: int, guard: bool) -> Costs:
     tenant, _ = await new_workspace(url, f"bench-cost-{'guard' if guard else 'plain'}")
     subject = Subject(tenant, SYSTEM)
@@ -127,18 +115,18 @@ async def run(url: str, contacts: int, guard: bool) -> Costs:
     database = Database(url, pool_size=1)
     costs = Costs()
     try:
-        items = contact_items(contacts, await _clients(database, tenant), seed=1)
+        items = contact_items(contacts, await create_clients(database, tenant), seed=1)
         batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
         async with database.read() as conn:  # the pool's one connection, reused by every batch
-            backend = {await _backend_pid(conn)}
-        with _without_guard(not guard):
+            backend = await _backend_pid(conn)
+        with _guard(on=guard):
             for number, batch in enumerate(batches):
                 counted = number >= WARMUP_BATCHES
                 started, cpu_started = time.perf_counter(), time.process_time()
                 prepared = bulk.prepare_items(batch, settings)
                 cpu_prepared, db_started = time.process_time(), _on_cpu_seconds(backend)
                 async with database.write() as conn:
-                    if {await _backend_pid(conn)} != backend:
+                    if await _backend_pid(conn) != backend:
                         raise SystemExit("the pool opened another connection: CPU not counted")
                     result = await bulk.create_prepared(conn, subject, prepared, settings)
                 cpu_done, db_spent = time.process_time(), _on_cpu_seconds(backend) - db_started
@@ -157,57 +145,62 @@ async def run(url: str, contacts: int, guard: bool) -> Costs:
 
 def report(with_guard: Costs, without_guard: Costs, argv: list[str]) -> str:
     cores = os.cpu_count() or 1
-
-    def row(name: str, python: float, database: float, costs: Costs) -> str:
-        python_us, database_us = costs.per_contact(python), costs.per_contact(database)
-        return (
-            f"| {name} | {python_us:,.0f} | {database_us:,.0f} | {python_us + database_us:,.0f} |"
-        )
-
-    guard_python = with_guard.per_contact(with_guard.create) - without_guard.per_contact(
-        without_guard.create
+    # The same work in both runs: their mean.
+    check = (
+        with_guard.per_contact(with_guard.prepare)
+        + without_guard.per_contact(without_guard.prepare)
+    ) / 2
+    writes = (
+        without_guard.per_contact(without_guard.create),
+        without_guard.per_contact(without_guard.database),
     )
-    guard_database = with_guard.per_contact(with_guard.database) - without_guard.per_contact(
-        without_guard.database
+    everything = (
+        with_guard.per_contact(with_guard.prepare + with_guard.create),
+        with_guard.per_contact(with_guard.database),
     )
+    guard = (
+        with_guard.per_contact(with_guard.create) - writes[0],
+        with_guard.per_contact(with_guard.database) - writes[1],
+    )
+
+    def row(name: str, python: float, database: float) -> str:
+        return f"| {name} | {python:,.0f} | {database:,.0f} | {python + database:,.0f} |"
+
     lines = [
         "## Bulk create on PostgreSQL: where the CPU goes",
         "",
         f"`{' '.join(['.venv/bin/python -m bench.bulk_cost', *argv])}`",
         "",
         f"{with_guard.contacts + WARMUP_BATCHES * BATCH:,} contacts through the endpoint's own "
-        f"code in batches of {BATCH}, in this process (no HTTP), first {WARMUP_BATCHES} batches "
-        "not counted; CPU per contact of the service's code and of PostgreSQL. Without guard: "
-        "the same run with the create-time guard's reads answered empty (a measurement only; "
-        "the service has no such switch).",
+        f"code in batches of {BATCH}, with no HTTP, first {WARMUP_BATCHES} batches not "
+        "counted; CPU per contact of the service's code and of PostgreSQL. Two runs, each in "
+        "its own process and database: as the service runs, and with the create-time guard's "
+        "reads answered empty (a measurement only; the service has no such switch). The guard "
+        "is the difference between them.",
         "",
         f"Machine: {machine()}.",
         "",
         "| part, µs of CPU per contact | service (Python) | PostgreSQL | total |",
         "| --- | ---: | ---: | ---: |",
-        row("check and normalise the items", with_guard.prepare, 0.0, with_guard),
-        row(
-            "write the rows, without guard",
-            without_guard.create,
-            without_guard.database,
-            without_guard,
-        ),
-        f"| create-time guard (reads and scoring) | {guard_python:,.0f} | {guard_database:,.0f} "
-        f"| {guard_python + guard_database:,.0f} |",
-        row(
-            "all of it, with guard",
-            with_guard.prepare + with_guard.create,
-            with_guard.database,
-            with_guard,
-        ),
+        row("check and normalise the items (mean of the runs)", check, 0.0),
+        row("write the rows (run without the guard)", *writes),
+        row("create-time guard: reads and scoring (difference)", *guard),
+        row("all of it (run with the guard)", *everything),
         "",
         f"Ceiling on {cores} cores, before HTTP and the client: "
-        f"{cores / without_guard.total * without_guard.contacts:,.0f} contacts/s without the "
-        f"guard, {cores / with_guard.total * with_guard.contacts:,.0f}/s with it. "
-        f"This process alone ran {with_guard.contacts / with_guard.seconds:,.0f}/s with the "
-        f"guard, {without_guard.contacts / without_guard.seconds:,.0f}/s without.",
+        f"{cores / (check + sum(writes)) * 1e6:,.0f} contacts/s for checking the items and "
+        f"writing the rows alone, {cores / sum(everything) * 1e6:,.0f}/s with the guard. "
+        f"Each run's own rate: {with_guard.contacts / with_guard.seconds:,.0f}/s with the guard, "
+        f"{without_guard.contacts / without_guard.seconds:,.0f}/s without.",
     ]
     return "\n".join(lines)
+
+
+def measure(contacts: int, guard: bool) -> Costs:
+    """One run on a fresh database (in a process of its own: see `main`)."""
+    tune_garbage_collector()  # as the service's processes run
+    with fresh_database("postgresql") as url:
+        return asyncio.run(run(url, contacts, guard))
 
 
 def main() -> None:
@@ -217,12 +210,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.contacts <= WARMUP_BATCHES * BATCH:
         parser.error(f"--contacts must be above {WARMUP_BATCHES * BATCH}")
-    tune_garbage_collector()  # as the service's processes run
-    with fresh_database("postgresql") as url:
-        with_guard = asyncio.run(run(url, args.contacts, guard=True))
-    with fresh_database("postgresql") as url:
-        without_guard = asyncio.run(run(url, args.contacts, guard=False))
-    text = report(with_guard, without_guard, sys.argv[1:])
+    costs = {}
+    for guard in (True, False):
+        # A new process each: the matching engine's caches of the first run would make the
+        # second one cheaper.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
+            costs[guard] = process.submit(measure, args.contacts, guard).result()
+    text = report(costs[True], costs[False], sys.argv[1:])
     print(text)
     if args.write:
         write_section("bulk-cost", text)

@@ -424,21 +424,24 @@ def _batches(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
 
 
+async def create_clients(database: Database, tenant: Tenant) -> list[str]:
+    """The benchmark's clients in a workspace, made through the service."""
+    async with database.write() as conn:
+        return [
+            (await clients_service.create(conn, tenant, ClientCreate(name=f"Client {i}"), "US"))[
+                "id"
+            ]
+            for i in range(CLIENTS)
+        ]
+
+
 def _retarget(items: list[dict[str, Any]], url: str, tenant: Tenant) -> list[dict[str, Any]]:
     """The same items under clients of the reference workspace (foreign keys hold)."""
 
     async def _clients() -> list[str]:
         database = Database(url, pool_size=1)
         try:
-            async with database.write() as conn:
-                return [
-                    (
-                        await clients_service.create(
-                            conn, tenant, ClientCreate(name=f"Client {i}"), "US"
-                        )
-                    )["id"]
-                    for i in range(CLIENTS)
-                ]
+            return await create_clients(database, tenant)
         finally:
             await database.dispose()
 

@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from bench.contactgen import generate
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vantage_contacts.duplicates import calibration, fields, grouping, names, nicknames
+from vantage_contacts.duplicates import calibration, fields, grouping, names, nicknames, service
 from vantage_contacts.duplicates.matching import (
     MAX_BLOCK,
     Match,
@@ -506,9 +507,7 @@ def _components_by_search(edges: list[tuple[str, str, float]]) -> list[list[str]
 
 
 def test_kept_keys_stay_bounded_and_drop_the_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vantage_contacts.duplicates import service
-
-    monkeypatch.setattr(service, "_KNOWN_KEYS", type(service._KNOWN_KEYS)())
+    monkeypatch.setattr(service, "_KNOWN_KEYS", OrderedDict())
     monkeypatch.setattr(service, "KNOWN_KEYS_MAX", 3)
     people = [
         Person(id=f"con_{i}", name=f"Person {i}", email=None, phone=None, mobile=None)

@@ -35,7 +35,7 @@ def person(row: Mapping[Any, Any]) -> matching.Person:
 # Keys computed lately, by person: a create stores them, then the create-time guard looks up
 # the contacts holding them, and computing them is a large share of a create's work.
 # An OrderedDict: dropping the oldest of a plain dict (`next(iter(d))`) walks past every slot
-# deleted before it, which made each eviction cost more the longer a process ran.
+# deleted since the dict last resized, thousands of them between resizes.
 _KNOWN_KEYS: OrderedDict[matching.Person, frozenset[str]] = OrderedDict()
 KNOWN_KEYS_MAX = 8192
 
