@@ -430,3 +430,39 @@ def test_an_export_imported_into_another_workspace_reproduces_the_contacts(
     copied = other.contacts()
     assert {c["client_id"] for c in copied} == {target_client}
     assert sorted((comparable(c) for c in copied), key=lambda c: c["name"]) == original
+
+
+def test_import_explains_a_file_it_cannot_read_and_changes_nothing(
+    acme: Workspace, env: dict[str, str], database_file: Path, tmp_path: Path
+) -> None:
+    client_id = acme.client("Unreadable")
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("Name\nJosé\n".encode("latin-1"))
+    unclosed = tmp_path / "unclosed.csv"
+    unclosed.write_text('Name,Notes\nAda,"never closed\nBob,b\n', encoding="utf-8")
+    for source, said in ((latin1, "not UTF-8"), (unclosed, "not valid CSV")):
+        result = cli(
+            env,
+            "import",
+            str(source),
+            "--workspace",
+            WORKSPACE,
+            "--client-id",
+            client_id,
+            check=False,
+        )
+        assert result.returncode == 1, result.stderr
+        assert said in result.stderr
+        assert "Traceback" not in result.stderr
+    assert contact_count(database_file) == 0
+    assert query(database_file, "SELECT count(*) FROM contact_imports") == [(0,)]
+
+
+def test_import_names_the_columns_it_does_not_read(
+    acme: Workspace, env: dict[str, str], tmp_path: Path
+) -> None:
+    client_id = acme.client("Columns")
+    source = write_csv(tmp_path / "cols.csv", ["Name", "Emial"], [["Ada", "ada@example.com"]])
+    result = cli(env, "import", str(source), "--workspace", WORKSPACE, "--client-id", client_id)
+    assert "Columns no field reads" in result.stderr
+    assert "'Emial'" in result.stderr

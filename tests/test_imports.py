@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.support import Api, run_async, runtime_of
+from vantage_contacts.auth.subject import SYSTEM, Tenant
 from vantage_contacts.errors import Conflict
 from vantage_contacts.imports import service
 from vantage_contacts.imports.service import ImportRun
@@ -322,6 +323,11 @@ def test_client_column_matches_ids_names_and_slugs(api: Api, other_api: Api) -> 
         ("Name,Email\nAda,a@example.com\n", {"mapping": '{"Name": ""}'}, "file"),
         ("", {}, "file"),
         ("Name\nAda\n", {"client_column": "Company"}, "file"),
+        ('Name,Notes\nAda,"unclosed\nBob,b\nCy,c\n', {}, "file"),
+        ('Name,Notes\nAda,"quoted"then text\n', {}, "file"),
+        ("Name,Notes\nAda,a\x00b\n", {}, "file"),
+        ("Name,Notes\nAda," + "x" * 200_000 + "\n", {}, "file"),
+        ("Name,Email,E-mail\nAda,a@example.com,b@example.com\n", {}, "file"),
     ],
     ids=[
         "mapping-not-json",
@@ -333,6 +339,11 @@ def test_client_column_matches_ids_names_and_slugs(api: Api, other_api: Api) -> 
         "name-column-skipped",
         "empty-file",
         "unknown-client-column",
+        "unclosed-quote",
+        "text-after-closing-quote",
+        "nul-character",
+        "cell-beyond-the-csv-field-limit",
+        "two-columns-for-one-field",
     ],
 )
 def test_an_unusable_file_or_mapping_is_refused_before_queueing(
@@ -345,6 +356,70 @@ def test_an_unusable_file_or_mapping_is_refused_before_queueing(
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field
     assert count_jobs(api) == 0
+
+
+def test_an_unclosed_quote_is_refused_with_the_line_it_runs_to(api: Api) -> None:
+    client = api.make_client()
+    response = upload(api, 'Name,Notes\nAda,"unclosed\nBob,b\nCy,c\n', client_id=client["id"])
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["errors"][0]["code"] == "invalid_csv"
+    assert "line 4" in error["message"]
+
+
+def test_nul_characters_in_form_fields_are_refused(api: Api) -> None:
+    client = api.make_client()
+    for form in ({"client_id": client["id"] + "\x00"}, {"client_column": "Company\x00"}):
+        response = upload(api, "Name,Company\nAda,Acme\n", **form)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == next(iter(form))
+    assert count_jobs(api) == 0
+
+
+def test_the_uploads_name_is_kept_printable_and_short(api: Api) -> None:
+    client = api.make_client()
+    # Built by hand: an HTTP client would escape the control characters in the name.
+    name = b"a\x00b\x07" + b"c" * 400 + b".csv"
+    body = b"\r\n".join(
+        [
+            b"--cut",
+            b'Content-Disposition: form-data; name="client_id"',
+            b"",
+            client["id"].encode(),
+            b"--cut",
+            b'Content-Disposition: form-data; name="file"; filename="' + name + b'"',
+            b"Content-Type: text/csv",
+            b"",
+            b"Name\nAda\n",
+            b"--cut--",
+            b"",
+        ]
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=cut"}
+    response = api.post(IMPORTS, content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["data"]["filename"] == ("ab" + "c" * 400)[:300]
+
+
+def test_client_id_and_client_column_together_are_refused(api: Api) -> None:
+    client = api.make_client(name="Acme")
+    response = upload(
+        api, "Name,Company\nAda,Acme\n", client_id=client["id"], client_column="Company"
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "client_column"
+    assert count_jobs(api) == 0
+
+
+def test_columns_no_field_reads_are_named_on_the_job(api: Api) -> None:
+    client = api.make_client()
+    job = queue(
+        api, "Name,Emial,Notes,,Shoe size\nAda,a@example.com,n,,9\n", client_id=client["id"]
+    )
+    assert job["ignored_columns"] == ["Emial", "Shoe size"]
+    run_worker(api.http)
+    assert job_of(api, job["id"])["ignored_columns"] == ["Emial", "Shoe size"]
 
 
 def test_an_import_needs_to_know_the_client(api: Api) -> None:
@@ -592,3 +667,77 @@ def test_rows_prepared_in_the_helper_process_import_as_in_this_one(
     assert (status, created, failed) == ("completed", 37, 3)
     assert [row for row, _ in errors] == [5, 29, 31]
     assert [row for row, _ in flagged] == [14]
+
+
+# --- jobs the command line runs -----------------------------------------------------------------
+
+
+def _command_line_job(api: Api, csv_text: str, options: service.ImportOptions) -> dict[str, Any]:
+    """A job as `vantage-contacts import` saves it: not queued for the worker."""
+    database = runtime_of(api.http).database
+    tenant = Tenant(api.workspace_id, "test")
+
+    async def _create() -> dict[str, Any]:
+        async with database.write() as conn:
+            return await service.create_job(
+                conn, tenant, SYSTEM, csv_text, "people.csv", options, queued=False
+            )
+
+    job: dict[str, Any] = run_async(api.http, _create)
+    return job
+
+
+def _unfinished(api: Api, csv_text: str, options: service.ImportOptions) -> Any:
+    database = runtime_of(api.http).database
+    tenant = Tenant(api.workspace_id, "test")
+
+    async def _find() -> Any:
+        async with database.read() as conn:
+            found = await service.unfinished_for_file(
+                conn, tenant, service.file_hash(csv_text), options
+            )
+            return None if found is None else found["id"]
+
+    return run_async(api.http, _find)
+
+
+def test_the_worker_leaves_a_command_line_job_to_its_command(api: Api) -> None:
+    client = api.make_client()
+    job = _command_line_job(api, people_csv(5), service.ImportOptions(client_id=client["id"]))
+    assert run_worker(api.http) == 0
+    assert job_row(api, job["id"])["processed_rows"] == 0
+    assert contact_names(api) == []
+
+
+def test_the_command_line_resumes_only_its_own_job_with_the_same_options(api: Api) -> None:
+    first, second = api.make_client(), api.make_client()
+    csv_text = people_csv(5)
+    mine = service.ImportOptions(client_id=first["id"])
+    queue(api, csv_text, client_id=first["id"])  # the worker's job for the same file
+    assert _unfinished(api, csv_text, mine) is None
+    job = _command_line_job(api, csv_text, mine)
+    assert _unfinished(api, csv_text, mine) == job["id"]
+    for other in (
+        service.ImportOptions(client_id=second["id"]),
+        service.ImportOptions(client_id=first["id"], mapping={"Job Title": ""}),
+    ):
+        assert _unfinished(api, csv_text, other) is None
+    assert _unfinished(api, people_csv(6), mine) is None
+
+
+def test_a_dry_run_sees_emails_its_earlier_chunks_would_have_taken(api: Api) -> None:
+    client = api.make_client()
+    csv_text = people_csv(5) + "Again,person1@example.com,Engineer\n"
+    job = _command_line_job(api, csv_text, service.ImportOptions(client_id=client["id"]))
+    settings = runtime_of(api.http).settings
+    database = runtime_of(api.http).database
+    run = ImportRun(job, settings)
+    reports = []
+    while not run.done:
+        reports.append(
+            run_async(api.http, lambda: run.next_chunk(database, dry_run=True, chunk_rows=2))
+        )
+    errors = [error for report in reports for error in report.errors]
+    assert [(e["row"], e["error"]["code"]) for e in errors] == [(7, "conflict")]
+    assert (run.job["created_count"], run.job["failed_count"]) == (5, 1)
+    assert contact_names(api) == []

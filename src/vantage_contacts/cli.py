@@ -211,6 +211,9 @@ def import_csv(
     except APIError as error:
         console.print(f"[red]{error.message}[/red]")
         raise typer.Exit(1) from None
+    if summary.ignored_columns:
+        names = ", ".join(repr(name) for name in summary.ignored_columns)
+        console.print(f"Columns no field reads (map them with --map if meant): {names}.")
     if summary.resumed_at:
         console.print(f"Resumed job {summary.job_id} after row {summary.resumed_at}.")
     verb = "would be created" if dry_run else "created"

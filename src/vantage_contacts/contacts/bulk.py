@@ -8,7 +8,7 @@ in a savepoint, so one failing item rolls back alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +129,10 @@ async def create_prepared(
     settings: Settings,
     *,
     scorer: duplicates.Scorer = duplicates.score_in_loop,
+    emails_taken: Mapping[str, str] | None = None,
 ) -> BulkResult:
+    """`emails_taken` adds email keys in use that the database does not show (a dry run's
+    earlier chunks, rolled back)."""
     result = prepared.result
     tenant = subject.tenant
     for _, row in prepared.rows:  # computed in another process, maybe
@@ -138,9 +141,10 @@ async def create_prepared(
     clients = await clients_repository.live_ids(
         conn, tenant, {r["client_id"] for _, r in prepared.rows}
     )
-    taken = await repository.email_owners(
-        conn, tenant, {r["email_key"] for _, r in prepared.rows if r["email_key"]}
-    )
+    wanted = {r["email_key"] for _, r in prepared.rows if r["email_key"]}
+    taken = await repository.email_owners(conn, tenant, wanted)
+    if emails_taken:
+        taken |= {key: emails_taken[key] for key in wanted & emails_taken.keys()}
     primary_for: dict[str, int] = {}
     ready: list[tuple[int, dict[str, Any]]] = []
     for index, row in prepared.rows:

@@ -98,7 +98,13 @@ class ColumnMap:
             fields.pop(client_index, None)
         if "name" not in fields.values():
             raise MappingError("No column maps to 'name' (map one with Header=name).")
+        _refuse_shared_fields(header, fields)
         return cls(fields, client_index)
+
+    def ignored(self, header: Sequence[str]) -> list[str]:
+        """The named columns no field reads: said back, so a misspelt header is noticed."""
+        used = {*self.fields, self.client_column}
+        return [text for i, text in enumerate(header) if i not in used and text.strip()]
 
 
 def cell_value(field: str, text: str) -> Any:
@@ -132,16 +138,50 @@ def read_rows(text: str) -> tuple[list[str], list[list[str]]]:
 def read_numbered_rows(text: str) -> tuple[list[str], list[list[str]], list[int]]:
     """The header, the data rows, and the line each row starts on: skipped empty lines and
     cells spanning lines make a row's index a poor guide to where it is in the file."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise MappingError("The file is empty.")
+    if "\x00" in text:
+        # PostgreSQL text cannot hold it, and no spreadsheet writes it: a binary file.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise MappingError(f"Line {line} holds a NUL character: the file is not CSV text.")
+    # Strict: an unclosed quote would otherwise swallow every line after it into one cell.
+    reader = csv.reader(io.StringIO(text), strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
-    end = reader.line_num  # the line the previous record ended on
-    for row in reader:
-        if any(cell.strip() for cell in row):
-            rows.append(row)
-            lines.append(end + 1)
-        end = reader.line_num
+    try:
+        header = next(reader, None)
+        if not header:
+            raise MappingError("The file is empty.")
+        end = reader.line_num  # the line the previous record ended on
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+                lines.append(end + 1)
+            end = reader.line_num
+    except csv.Error as error:
+        raise MappingError(
+            f"The file is not valid CSV: {error} (line {reader.line_num})."
+        ) from None
+    _refuse_repeated_headers(header)
     return header, rows, lines
+
+
+def _refuse_shared_fields(header: Sequence[str], fields: Mapping[int, str]) -> None:
+    """Two columns read into one field: one of them would be lost without a word."""
+    column_of: dict[str, int] = {}
+    for index, field in sorted(fields.items()):
+        if field in column_of:
+            first = header[column_of[field]]
+            raise MappingError(
+                f"Columns {first!r} and {header[index]!r} both map to {field!r}; "
+                f"skip one (Header=) or map it to another field."
+            )
+        column_of[field] = index
+
+
+def _refuse_repeated_headers(header: Sequence[str]) -> None:
+    """Two columns with one name would map to one field, and one of them would be lost."""
+    seen: dict[str, str] = {}
+    for text in header:
+        key = header_key(text)
+        if key and key in seen:
+            raise MappingError(f"Two columns are named alike: {seen[key]!r} and {text!r}.")
+        seen[key] = text

@@ -17,6 +17,7 @@ from vantage_contacts.kit.responses import JSONBody, single
 from vantage_contacts.kit.schemas import Envelope
 from vantage_contacts.runtime import DB
 
+FILENAME_LENGTH = 300  # the job's filename column
 router = APIRouter(prefix="/v1/contacts/imports", tags=["Import"], route_class=IdempotentRoute)
 
 
@@ -42,6 +43,9 @@ class ContactImport(BaseModel):
     errors: list[RowError]
     flagged: int = Field(description="Created rows that look like contacts already there.")
     possible_duplicates: list[FlaggedRow]
+    ignored_columns: list[str] = Field(
+        description="Named columns that no field reads (map them with `mapping` if meant)."
+    )
     failure: str | None
     created_at: str
     updated_at: str
@@ -62,6 +66,14 @@ def _mapping(text: str | None) -> dict[str, str]:
             "mapping", 'mapping must be a JSON object such as {"Full Name": "name"}.', "invalid"
         )
     return mapping
+
+
+def _filename(name: str | None) -> str | None:
+    """The upload's name as the client gave it, kept only as a label: printable, and short
+    enough for its column."""
+    if name is None:
+        return None
+    return "".join(c for c in name if c.isprintable())[:FILENAME_LENGTH] or None
 
 
 @router.post(
@@ -86,15 +98,14 @@ async def create_import(
 ) -> JSONBody:
     """Queue a CSV import. Columns named like the create fields (or usual spellings such as
     "E-mail" or "Job Title") map by themselves. Rows that fail are listed with their line."""
-    raw = await file.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed.one("file", "The file is not UTF-8 text.", "invalid_csv") from None
+    for name, value in (("client_id", client_id), ("client_column", client_column)):
+        if value is not None and "\x00" in value:
+            raise ValidationFailed.one(name, f"'{name}' must not contain NUL characters.")
+    text = service.decode(await file.read())
     options = service.ImportOptions(client_id, client_column, _mapping(mapping))
     async with db.write() as conn:
         job = await service.create_job(
-            conn, subject.tenant, subject.actor, text, file.filename, options
+            conn, subject.tenant, subject.actor, text, _filename(file.filename), options
         )
     return single(service.wire(job), status_code=202)
 

@@ -43,6 +43,7 @@ async def tenant_named(database: Database, workspace: str, mode: Mode) -> Tenant
 @dataclass
 class ImportSummary:
     job_id: str
+    ignored_columns: list[str]
     resumed_at: int
     total: int
     created: int
@@ -104,15 +105,20 @@ async def import_file(
     committed row (the same file is recognised by its hash). Every failing row is written to
     `errors_path` with its line number, and every created row that looks like a contact already
     there to `duplicates_path`, one line per likely duplicate."""
-    text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    text = service.decode(await asyncio.to_thread(path.read_bytes))
     async with database.write() as conn:
-        found = await service.unfinished_for_file(conn, tenant, service.file_hash(text))
+        found = await service.unfinished_for_file(conn, tenant, service.file_hash(text), options)
+        # Not queued: the worker must leave this job to this process.
         if dry_run:  # nothing is written on a dry run, the job row included
-            job = await service.build_job(conn, tenant, SYSTEM, text, path.name, options)
+            job = await service.build_job(
+                conn, tenant, SYSTEM, text, path.name, options, queued=False
+            )
         elif found is not None:
             job = dict(found)
         else:
-            job = await service.create_job(conn, tenant, SYSTEM, text, path.name, options)
+            job = await service.create_job(
+                conn, tenant, SYSTEM, text, path.name, options, queued=False
+            )
     run = service.ImportRun(job, settings)
     resumed_at = run.job["processed_rows"]
     resumed = resumed_at > 0
@@ -128,6 +134,7 @@ async def import_file(
             progress(run.job["processed_rows"], len(run.rows))
     return ImportSummary(
         job_id=job["id"],
+        ignored_columns=job["options"].get("ignored_columns", []),
         resumed_at=resumed_at,
         total=len(run.rows),
         created=run.job["created_count"],

@@ -51,6 +51,19 @@ def file_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def decode(raw: bytes) -> str:
+    """An uploaded or local file's bytes as text: UTF-8, with or without a byte order mark."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValidationFailed.one(
+            "file",
+            f"The file is not UTF-8 text (byte {error.start + 1} cannot be read); "
+            "save it as UTF-8 CSV.",
+            "invalid_csv",
+        ) from None
+
+
 def wire(job: Mapping[Any, Any]) -> dict[str, Any]:
     leased = job["lease_until"] is not None and job["lease_until"] > utcnow()
     status = job["status"]
@@ -67,6 +80,7 @@ def wire(job: Mapping[Any, Any]) -> dict[str, Any]:
         "errors": job["row_errors"],
         "flagged": job["flagged_count"],
         "possible_duplicates": job["possible_duplicates"],
+        "ignored_columns": job["options"].get("ignored_columns", []),
         "failure": job["failure"],
         "created_at": rfc3339(job["created_at"]),
         "updated_at": rfc3339(job["updated_at"]),
@@ -81,8 +95,17 @@ async def build_job(
     text: str,
     filename: str | None,
     options: ImportOptions,
+    *,
+    queued: bool = True,
 ) -> dict[str, Any]:
-    """A new job after checking the file's columns and the options (422 / 404)."""
+    """A new job after checking the file's columns and the options (422 / 404). A job that
+    is not `queued` is left to the command line that made it: the worker never claims it."""
+    if options.client_id is not None and options.client_column is not None:
+        raise ValidationFailed.one(
+            "client_column",
+            "Give client_id (one client for every row) or client_column, not both.",
+            "invalid",
+        )
     try:
         header, rows = csvmap.read_rows(text)
         columns = csvmap.ColumnMap.build(header, options.mapping, options.client_column)
@@ -108,10 +131,9 @@ async def build_job(
         "file_hash": file_hash(text),
         "csv_text": text,
         "options": {
-            "client_id": options.client_id,
-            "client_column": options.client_column,
-            "mapping": dict(options.mapping or {}),
+            **_chosen(options),
             "actor": actor.wire(),
+            "ignored_columns": columns.ignored(header),
         },
         "total_rows": len(rows),
         "processed_rows": 0,
@@ -121,7 +143,7 @@ async def build_job(
         "flagged_count": 0,
         "possible_duplicates": [],
         "failure": None,
-        "next_attempt_at": now,
+        "next_attempt_at": now if queued else None,
         "lease_until": None,
         "completed_at": None,
         "created_at": now,
@@ -138,9 +160,11 @@ async def create_job(
     text: str,
     filename: str | None,
     options: ImportOptions,
+    *,
+    queued: bool = True,
 ) -> dict[str, Any]:
-    """Check the file and the options, then queue the job."""
-    job = await build_job(conn, tenant, actor, text, filename, options)
+    """Check the file and the options, then save the job (queued for the worker, or not)."""
+    job = await build_job(conn, tenant, actor, text, filename, options, queued=queued)
     await conn.execute(insert(contact_imports).values(job))
     return job
 
@@ -152,15 +176,31 @@ async def get(conn: AsyncConnection, tenant: Tenant, import_id: str) -> RowMappi
     return (await conn.execute(query)).mappings().first()
 
 
+def _chosen(options: ImportOptions) -> dict[str, Any]:
+    """The options that decide what a job creates, as kept on the job."""
+    return {
+        "client_id": options.client_id,
+        "client_column": options.client_column,
+        "mapping": dict(options.mapping or {}),
+    }
+
+
 async def unfinished_for_file(
-    conn: AsyncConnection, tenant: Tenant, digest: str
+    conn: AsyncConnection, tenant: Tenant, digest: str, options: ImportOptions
 ) -> RowMapping | None:
+    """The command line's unfinished job for this file with these options, to resume: never
+    one queued for the worker, nor one that would read the rows differently."""
     query = select(contact_imports).where(
         in_tenant(contact_imports, tenant),
         contact_imports.c.file_hash == digest,
         contact_imports.c.status == "pending",
+        contact_imports.c.next_attempt_at.is_(None),
     )
-    return (await conn.execute(query.limit(1))).mappings().first()
+    wanted = _chosen(options)
+    for job in (await conn.execute(query.order_by(contact_imports.c.created_at))).mappings():
+        if {name: job["options"].get(name) for name in wanted} == wanted:
+            return job
+    return None
 
 
 class _DryRun(Exception):
@@ -192,6 +232,8 @@ class ImportRun:
             header, options.get("mapping"), options.get("client_column")
         )
         self.client_names: dict[str, str] | None = None
+        # A dry run rolls each chunk back: the emails its earlier chunks would have taken.
+        self.dry_run_emails: dict[str, str] = {}
         # The next chunk's preparation, keyed by (first row, chunk size).
         self._ahead: tuple[tuple[int, int], asyncio.Task[bulk.PreparedItems]] | None = None
 
@@ -278,7 +320,12 @@ class ImportRun:
             async with database.write() as conn:
                 scorer = helper.score if self.helped else duplicates.score_in_loop
                 result = await bulk.create_prepared(
-                    conn, self.subject, prepared, self.settings, scorer=scorer
+                    conn,
+                    self.subject,
+                    prepared,
+                    self.settings,
+                    scorer=scorer,
+                    emails_taken=self.dry_run_emails,
                 )
                 report = ChunkReport(
                     errors=[
@@ -299,6 +346,7 @@ class ImportRun:
                     await self._save(conn, start, values)
                 self.job.update(values)
                 if dry_run:
+                    self._remember_emails(prepared, result)
                     raise _DryRun
         except _DryRun:
             pass
@@ -310,6 +358,12 @@ class ImportRun:
                 self._ahead = None
             raise
         return report
+
+    def _remember_emails(self, prepared: bulk.PreparedItems, result: bulk.BulkResult) -> None:
+        created = {done["index"] for done in result.data}
+        for index, row in prepared.rows:
+            if index in created and row["email_key"]:
+                self.dry_run_emails[row["email_key"]] = row["id"]
 
     def _progress(self, processed: int, created: int, report: ChunkReport) -> dict[str, Any]:
         now = utcnow()
