@@ -29,6 +29,7 @@ from tests.support import Api, run_async, runtime_of
 from vantage_contacts.auth.api_key import authenticate
 from vantage_contacts.idempotency import store
 from vantage_contacts.idempotency.route import IdempotentRoute, idempotency_key
+from vantage_contacts.idempotency.sweeper import ExpiredKeySweeper
 from vantage_contacts.kit.clock import utcnow
 from vantage_contacts.models import contacts, idempotency_keys, metadata
 
@@ -440,6 +441,57 @@ def test_a_refusal_is_replayed_even_after_the_cause_is_gone(api: Api) -> None:
     assert api.get("/v1/contacts").json()["pagination"]["total"] == 0
 
 
+def test_the_same_json_with_its_keys_in_another_order_replays(api: Api) -> None:
+    client_id = api.make_client()["id"]
+    key = new_key()
+    spelt = (
+        b'{"client_id": "%s", "name": "Ada", "email": "ada@example.com"}' % client_id.encode(),
+        b'{"email":"ada@example.com","name":"Ada",\n "client_id":"%s"}' % client_id.encode(),
+    )
+    headers = {"Content-Type": "application/json"}
+    first = Call("POST", "/v1/contacts", content=spelt[0], headers=headers).send(api, key)
+    assert first.status_code == 201, first.text
+    assert_replay_of(
+        Call("POST", "/v1/contacts", content=spelt[1], headers=headers).send(api, key), first
+    )
+    assert count_rows(api, contacts) == 1
+
+
+def test_a_request_refused_before_the_endpoint_ran_does_not_spend_its_key(api: Api) -> None:
+    """A 422 for the request's own shape changed nothing: the corrected request may use the
+    same key (as Stripe does), and then it is that request's key."""
+    call = create_contact_call(api)
+    key = new_key()
+    malformed = Call("POST", "/v1/contacts", {**call.json, "name": 42}).send(api, key)
+    assert malformed.status_code == 422, malformed.text
+    assert REPLAYED not in malformed.headers
+    assert count_rows(api, idempotency_keys) == 0
+    first = call.send(api, key)
+    assert first.status_code == 201, first.text
+    assert_replay_of(call.send(api, key), first)
+
+
+def test_the_sweep_drops_only_expired_keys(api: Api) -> None:
+    call = create_contact_call(api)
+    old, fresh = new_key(), new_key()
+    call.send(api, old)
+    call.send(api, fresh)
+    execute(
+        api,
+        update(idempotency_keys)
+        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == old)
+        .values(created_at=utcnow() - timedelta(hours=24, seconds=1)),
+    )
+    sweeper = ExpiredKeySweeper(runtime_of(api.http).database)
+    # Other tests' workspaces may hold expired keys too: the sweep is not per workspace.
+    assert run_async(api.http, sweeper.run_once) >= 1
+    assert run_async(api.http, sweeper.run_once) == 0
+    assert key_row(api, fresh)["status"] == "done"
+    assert count_rows(api, idempotency_keys) == 1
+    again = call.send(api, old)  # expired and swept: the key acts anew
+    assert again.status_code == 201 and REPLAYED not in again.headers
+
+
 def test_a_not_found_answer_is_replayed(api: Api) -> None:
     call = Call("POST", "/v1/contacts/con_missing/portal/enable", {"access_level": "view"})
     key = new_key()
@@ -532,7 +584,9 @@ def _claim(api: Api, key: str, call: Call, locked_until: Any) -> None:
             workspace_id=api.workspace_id,
             mode="test",
             key=key,
-            request_hash=store.request_hash(call.method, call.path, "", call.content or b""),
+            request_hash=store.request_hash(
+                call.method, call.path, "", store.canonical(call.content or b"")
+            ),
             status="in_progress",
             created_at=utcnow() - timedelta(minutes=10),
             locked_until=locked_until,

@@ -1,4 +1,5 @@
-"""The background worker: webhook deliveries, outgoing email and portal chores, side by side.
+"""The background worker: webhook deliveries, outgoing email, imports, duplicate checks, portal
+chores and the sweep of expired idempotency keys, side by side.
 
 Runs inside `vantage-contacts serve` (one per API process) or alone as `vantage-contacts worker`;
 any number may run against one PostgreSQL.
@@ -15,6 +16,7 @@ from vantage_contacts.db import Database
 from vantage_contacts.duplicates.worker import DuplicateChecker
 from vantage_contacts.email.senders import sender_from_settings
 from vantage_contacts.email.worker import EmailWorker
+from vantage_contacts.idempotency.sweeper import ExpiredKeySweeper
 from vantage_contacts.imports.worker import ImportWorker
 from vantage_contacts.portal.housekeeping import PortalHousekeeper
 from vantage_contacts.webhooks.delivery import Deliverer
@@ -38,6 +40,7 @@ async def run_worker(database: Database, settings: Settings, stop: asyncio.Event
             group.create_task(PortalHousekeeper(database, settings.public_url).run(stop))
             group.create_task(ImportWorker(database, settings).run(stop))
             group.create_task(DuplicateChecker(database).run(stop))
+            group.create_task(ExpiredKeySweeper(database).run(stop))
     finally:
         await deliverer.close()
         log.info("worker stopped")

@@ -76,10 +76,12 @@ async def idempotency_key(
 
 
 async def _body(request: Request) -> bytes:
-    """The request's content. A form upload has been parsed (and its stream consumed) by the
-    time dependencies run, so its fields and files are read from the parsed form."""
+    """The request's content, as what it means rather than how it was spelt: JSON with its
+    keys sorted and no spacing, so a client that orders keys differently on a retry (as many
+    JSON libraries may) still replays. A form upload has been parsed (and its stream
+    consumed) by the time dependencies run, so its fields and files are read from the form."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await request.body()
+        return store.canonical(await request.body())
     parts = []
     for name, value in (await request.form()).multi_items():
         if isinstance(value, UploadFile):
@@ -105,10 +107,15 @@ class IdempotentRoute(APIRoute):
                 response = await handler(request)
             except Replay as replay:
                 return _replayed(replay.stored)
-            except (APIError, RequestValidationError) as error:
-                response = error_response(
-                    error if isinstance(error, APIError) else from_validation_error(error)
-                )
+            except RequestValidationError as error:
+                # The request was refused before the endpoint ran: nothing was done, so the key
+                # is not spent and the corrected request may use it (as Stripe does).
+                claim = getattr(request.state, "idempotency", None)
+                if claim is not None and not claim.committed:
+                    await store.release(get_runtime(request).database, claim)
+                return error_response(from_validation_error(error))
+            except APIError as error:
+                response = error_response(error)
             except Exception:
                 claim = getattr(request.state, "idempotency", None)
                 if claim is not None and not claim.committed:

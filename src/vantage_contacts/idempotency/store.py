@@ -11,7 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+import orjson
+from sqlalchemy import ColumnElement, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,6 +43,15 @@ class Stored:
     status_code: int
     headers: dict[str, str]
     body: bytes
+
+
+def canonical(body: bytes) -> bytes:
+    """A JSON body with its keys sorted and no spacing; anything else as sent (the endpoint
+    will refuse it)."""
+    try:
+        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        return body
 
 
 def request_hash(method: str, path: str, query: str, body: bytes) -> str:
@@ -141,5 +151,14 @@ async def release(database: Database, claim: Claim) -> None:
         await conn.execute(delete(keys_t).where(*claim._where(), keys_t.c.status == "in_progress"))
 
 
-async def purge_expired(conn: AsyncConnection) -> None:
-    await conn.execute(delete(keys_t).where(keys_t.c.created_at <= utcnow() - LIFETIME))
+async def purge_expired(conn: AsyncConnection, limit: int = 1000) -> int:
+    """Delete up to `limit` records past their lifetime (they can never replay again); how
+    many. Batches keep each transaction short however long the backlog."""
+    expired = (
+        select(keys_t.c.workspace_id, keys_t.c.mode, keys_t.c.key)
+        .where(keys_t.c.created_at <= utcnow() - LIFETIME)
+        .limit(limit)
+    )
+    columns = tuple_(keys_t.c.workspace_id, keys_t.c.mode, keys_t.c.key)
+    result = await conn.execute(delete(keys_t).where(columns.in_(expired)))
+    return int(result.rowcount or 0)

@@ -1,4 +1,13 @@
-from sqlalchemy import JSON, Column, Integer, LargeBinary, PrimaryKeyConstraint, String, Table
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 
 from vantage_contacts.models.base import UTCDateTime, metadata, tenant_columns
 
@@ -17,4 +26,5 @@ idempotency_keys = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("locked_until", UTCDateTime(), nullable=True),
     PrimaryKeyConstraint("workspace_id", "mode", "key"),
+    Index("ix_idempotency_keys_created", "created_at"),  # the sweep of expired keys
 )

@@ -1,0 +1,23 @@
+"""idempotency keys are swept by age
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-04 22:10:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_idempotency_keys_created", "idempotency_keys", ["created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_idempotency_keys_created", table_name="idempotency_keys")
