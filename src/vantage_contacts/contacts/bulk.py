@@ -235,8 +235,21 @@ async def update_many(
     updates: ContactUpdate,
     settings: Settings,
 ) -> BulkResult:
+    # As in a bulk create, one request makes at most one primary contact per client: a later
+    # item would silently demote an earlier one, whose answer would then be stale.
+    primary_for: dict[str, str] = {}
+
     async def update_one(conn: AsyncConnection, contact_id: str) -> dict[str, Any]:
         contact, _ = await service.update(conn, subject, contact_id, updates, None, settings)
+        if updates.is_primary:
+            earlier = primary_for.get(contact["client_id"])
+            if earlier is not None:  # raised inside the item's savepoint: it rolls back
+                raise Conflict(
+                    f"Contact {earlier} already becomes this client's primary contact in this "
+                    "request; a client has one primary contact.",
+                    field="is_primary",
+                )
+            primary_for[contact["client_id"]] = contact_id
         return {"id": contact_id, "contact": contact}
 
     return await each_id(conn, ids, update_one)

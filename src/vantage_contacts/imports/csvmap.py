@@ -47,6 +47,30 @@ ALIASES = {
 }
 
 
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula (CSV
+# injection): export writes such cells behind an apostrophe, which spreadsheets hide and
+# import takes off again. A cell of digits and phone punctuation only ("+1 555 010 9999")
+# cannot form a formula that does harm, so phone numbers are written as they are.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9 ().-]*")
+
+
+def formula_safe(text: str) -> str:
+    """The cell as export writes it. A value that already starts with apostrophes before a
+    formula character gets one more, so that import gives back exactly what was stored."""
+    bare = text.lstrip("'")
+    if bare.startswith(FORMULA_STARTS) and (bare != text or not _PLAIN_NUMBER.fullmatch(text)):
+        return "'" + text
+    return text
+
+
+def from_formula_safe(text: str) -> str:
+    """The value behind a cell export made formula-safe (one apostrophe taken off)."""
+    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
 def header_key(header: str) -> str:
     return _NOT_WORD.sub(" ", header.strip().lower()).strip()
 
@@ -116,7 +140,7 @@ def cell_value(field: str, text: str) -> Any:
             return True
         if lowered in _FALSE:
             return False
-    return text.strip()
+    return from_formula_safe(text.strip())
 
 
 def item(row: Sequence[str], columns: ColumnMap, client_id: str | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from vantage_contacts.config import Settings
 from vantage_contacts.contacts.schemas import to_wire
 from vantage_contacts.db import Database
 from vantage_contacts.imports import service
-from vantage_contacts.imports.csvmap import FIELDS
+from vantage_contacts.imports.csvmap import FIELDS, formula_safe
 from vantage_contacts.kit.scoping import in_tenant
 from vantage_contacts.models import contacts, workspaces
 
@@ -146,6 +146,8 @@ async def import_file(
 def _cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return formula_safe(value)
     return "" if value is None else value
 
 
