@@ -567,6 +567,25 @@ def test_a_committed_change_whose_answer_was_lost_is_never_redone(api: Api) -> N
     retry = call.send(api, key)
     assert retry.status_code == 409, retry.text
     assert retry.json()["error"]["field"] == "Idempotency-Key"
+    assert "not kept" in retry.json()["error"]["message"]
+    assert count_rows(api, contacts) == 1
+
+
+def test_a_retry_between_the_commit_and_the_stored_answer_is_told_to_wait(api: Api) -> None:
+    """Committed, and the answer is still being stored: the retry will replay in a moment,
+    so it is told to wait, not that the answer is lost."""
+    call = create_contact_call(api)
+    key = new_key()
+    assert call.send(api, key).status_code == 201
+    execute(
+        api,
+        update(idempotency_keys)
+        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
+        .values(status="committed", locked_until=utcnow() + timedelta(minutes=1)),
+    )
+    retry = call.send(api, key)
+    assert retry.status_code == 409, retry.text
+    assert "still in progress" in retry.json()["error"]["message"]
     assert count_rows(api, contacts) == 1
 
 

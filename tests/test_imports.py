@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.support import Api, run_async, runtime_of
 from vantage_contacts.auth.subject import SYSTEM, Tenant
 from vantage_contacts.errors import Conflict
 from vantage_contacts.imports import service
 from vantage_contacts.imports.service import ImportRun
-from vantage_contacts.imports.worker import ImportWorker
+from vantage_contacts.imports.worker import MAX_ATTEMPTS, RETRY_AFTER, ImportWorker
+from vantage_contacts.kit.clock import utcnow
 from vantage_contacts.models import contact_imports, contacts, events
 
 IMPORTS = "/v1/contacts/imports"
@@ -70,6 +71,16 @@ def job_row(api: Api, import_id: str) -> dict[str, Any]:
 
     row: dict[str, Any] = run_async(api.http, _read)
     return row
+
+
+def execute_on(api: Api, statement: Any) -> None:
+    database = runtime_of(api.http).database
+
+    async def _run() -> None:
+        async with database.write() as conn:
+            await conn.execute(statement)
+
+    run_async(api.http, _run)
 
 
 def contact_names(api: Api) -> list[str]:
@@ -713,7 +724,7 @@ def test_the_command_line_resumes_only_its_own_job_with_the_same_options(api: Ap
     first, second = api.make_client(), api.make_client()
     csv_text = people_csv(5)
     mine = service.ImportOptions(client_id=first["id"])
-    queue(api, csv_text, client_id=first["id"])  # the worker's job for the same file
+    worker_job = queue(api, csv_text, client_id=first["id"])  # the worker's, for the same file
     assert _unfinished(api, csv_text, mine) is None
     job = _command_line_job(api, csv_text, mine)
     assert _unfinished(api, csv_text, mine) == job["id"]
@@ -723,6 +734,9 @@ def test_the_command_line_resumes_only_its_own_job_with_the_same_options(api: Ap
     ):
         assert _unfinished(api, csv_text, other) is None
     assert _unfinished(api, people_csv(6), mine) is None
+    run_worker(api.http)
+    assert job_of(api, worker_job["id"])["status"] == "completed"
+    assert job_of(api, job["id"])["status"] == "pending"
 
 
 def test_a_dry_run_sees_emails_its_earlier_chunks_would_have_taken(api: Api) -> None:
@@ -740,4 +754,42 @@ def test_a_dry_run_sees_emails_its_earlier_chunks_would_have_taken(api: Api) -> 
     errors = [error for report in reports for error in report.errors]
     assert [(e["row"], e["error"]["code"]) for e in errors] == [(7, "conflict")]
     assert (run.job["created_count"], run.job["failed_count"]) == (5, 1)
+    assert contact_names(api) == []
+
+
+# --- a job that cannot succeed ------------------------------------------------------------------
+
+
+def test_a_job_that_keeps_failing_is_retried_then_given_up(api: Api) -> None:
+    run_worker(api.http)  # the worker claims any workspace's due job: none but this one
+    client = api.make_client()
+    job = queue(api, people_csv(3), client_id=client["id"])
+    # Made unusable after it was queued (a column its mapping names is not in the file), so
+    # every run fails when it reads the job.
+    execute_on(
+        api,
+        update(contact_imports)
+        .where(contact_imports.c.id == job["id"])
+        .values(options={**job_row(api, job["id"])["options"], "mapping": {"Missing": "name"}}),
+    )
+    runtime = runtime_of(api.http)
+    now = [utcnow()]
+    worker = ImportWorker(runtime.database, runtime.settings, clock=lambda: now[0])
+    waits = []
+    for attempt in range(1, MAX_ATTEMPTS):
+        assert run_async(api.http, worker.run_once) == 1
+        row = job_row(api, job["id"])
+        assert (row["status"], row["attempts"], row["lease_until"]) == ("pending", attempt, None)
+        assert run_async(api.http, worker.run_once) == 0  # not due yet
+        waits.append(row["next_attempt_at"] - now[0])
+        now[0] = row["next_attempt_at"]
+    assert waits == [RETRY_AFTER * attempt for attempt in range(1, MAX_ATTEMPTS)]
+    assert run_async(api.http, worker.run_once) == 1
+    done = job_of(api, job["id"])
+    assert done["status"] == "failed"
+    assert f"after {MAX_ATTEMPTS} failed attempts at row 1 of 3" in done["failure"]
+    assert done["completed_at"] is not None
+    [event] = completed_events(api, job["id"])
+    assert event["data"]["status"] == "failed"
+    assert run_async(api.http, worker.run_once) == 0
     assert contact_names(api) == []

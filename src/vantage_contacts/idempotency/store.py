@@ -102,15 +102,16 @@ async def _begin(database: Database, tenant: Tenant, key: str, fingerprint: str)
             )
         if row["status"] == "done":
             return Stored(row["response_status"], row["response_headers"], row["response_body"])
+        if row["locked_until"] is not None and row["locked_until"] > now:
+            # In progress, or committed a moment ago with its answer still being stored.
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress; retry later.",
+                field="Idempotency-Key",
+            )
         if row["status"] == "committed":
             raise Conflict(
                 "The first request with this Idempotency-Key completed, but its answer was not "
                 "kept; read the object instead of retrying.",
-                field="Idempotency-Key",
-            )
-        if row["locked_until"] > now:
-            raise Conflict(
-                "A request with this Idempotency-Key is still in progress; retry later.",
                 field="Idempotency-Key",
             )
         # The earlier request died before its change committed: take over.

@@ -143,6 +143,7 @@ async def build_job(
         "flagged_count": 0,
         "possible_duplicates": [],
         "failure": None,
+        "attempts": 0,
         "next_attempt_at": now if queued else None,
         "lease_until": None,
         "completed_at": None,
@@ -201,6 +202,35 @@ async def unfinished_for_file(
         if {name: job["options"].get(name) for name in wanted} == wanted:
             return job
     return None
+
+
+async def give_up(database: Database, job: Mapping[Any, Any], failure: str) -> bool:
+    """End a job as failed where it stands (its committed chunks stay) and announce it with
+    `import.completed`; False if it had ended or moved on meanwhile."""
+    now = utcnow()
+    values = {
+        "status": "failed",
+        "failure": failure[:500],
+        "completed_at": now,
+        "updated_at": now,
+        "lease_until": None,
+    }
+    tenant = Tenant(job["workspace_id"], job["mode"])
+    async with database.write() as conn:
+        moved = await conn.execute(
+            update(contact_imports)
+            .where(
+                in_tenant(contact_imports, tenant),
+                contact_imports.c.id == job["id"],
+                contact_imports.c.processed_rows == job["processed_rows"],
+                contact_imports.c.status == "pending",
+            )
+            .values(values)
+        )
+        if moved.rowcount != 1:
+            return False
+        await events.record(conn, tenant, "import.completed", wire({**job, **values}))
+    return True
 
 
 class _DryRun(Exception):
