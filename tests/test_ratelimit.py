@@ -26,6 +26,7 @@ from vantage_contacts.models import api_keys
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 LimitedApp = Callable[..., TestClient]
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -79,10 +80,26 @@ def test_keyed_responses_carry_rate_limit_headers_on_success_and_errors(
         api.get("/v1/contacts/con_doesnotexist"),
         api.post("/v1/contacts", json={"name": "No client"}),
         api.get("/v1/contacts", params={"per_page": 0}),
+        # Refused before the route's dependencies ran (FastAPI parses JSON first): counted too.
+        api.post("/v1/contacts", content=b"{not json", headers=JSON_TYPE),
+        api.post("/v1/contacts/bulk", content=b"[1,", headers=JSON_TYPE),
     ]
-    assert [r.status_code for r in responses] == [200, 404, 422, 400]
+    assert [r.status_code for r in responses] == [200, 404, 422, 400, 400, 400]
     for counted, response in enumerate(responses, start=1):
         assert_rate_headers(response, limit=50, remaining=50 - counted)
+
+
+def test_a_body_that_is_not_json_is_still_refused_for_its_key_first(
+    limited_app: LimitedApp, one_backend: None
+) -> None:
+    app = limited_app(per_minute=100, burst=1)
+    api = make_tenant_keys(app)
+    unreadable = {"content": b"{not json", "headers": JSON_TYPE}
+    for headers in ({}, {"Authorization": "Bearer vnt_sk_test_" + "x" * 32}):
+        refused = app.post("/v1/contacts", content=b"{not json", headers={**JSON_TYPE, **headers})
+        assert refused.status_code == 401, refused.text
+    assert api.post("/v1/contacts", **unreadable).status_code == 400
+    assert_rate_limited(api.post("/v1/contacts", **unreadable), max_retry_after=1)
 
 
 def test_burst_limit_answers_429_with_retry_after(

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from vantage_contacts import __version__
+from vantage_contacts.auth.api_key import check_api_caller
 from vantage_contacts.clients.endpoints import router as clients_router
 from vantage_contacts.config import Settings, get_settings
 from vantage_contacts.contacts.bulk_endpoints import router as bulk_router
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    install_error_handlers(app)
+    install_error_handlers(app, check_caller=check_api_caller)
     install_docs(app)
     app.add_middleware(
         RequestContextMiddleware,

@@ -8,7 +8,7 @@ stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -233,7 +233,7 @@ _NOT_AN_OBJECT = ("missing", "model_attributes_type", "dict_type", "model_type")
 def from_validation_error(error: RequestValidationError) -> APIError:
     """FastAPI's validation errors in our shape: 400 for the query and JSON, 422 for fields."""
     details = list(error.errors())
-    if any(d.get("type") == "json_invalid" for d in details):
+    if _before_dependencies(error):
         return InvalidRequest("The request body is not valid JSON.", field="body")
     if any(isinstance(d.get("input"), bytes) for d in details):
         return UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
@@ -262,6 +262,12 @@ def from_validation_error(error: RequestValidationError) -> APIError:
     return ValidationFailed(fields)
 
 
+def _before_dependencies(error: RequestValidationError) -> bool:
+    """FastAPI parses the JSON before it solves a route's dependencies: a body that is not
+    JSON is refused before the API key is looked at."""
+    return any(d.get("type") == "json_invalid" for d in error.errors())
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method the API serves at this path, for the `Allow` header a 405 must carry
     (Starlette would name only the first route that matched the path)."""
@@ -272,14 +278,26 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, check_caller: Callable[[Request], Awaitable[object]] | None = None
+) -> None:
+    """`check_caller` runs for a request refused before its dependencies ran (a body that is
+    not JSON): a refusal of the caller (401, 429) is answered instead of the 400, and the
+    caller's rate-limit headers go out with the 400."""
+
     async def on_api_error(_: Request, error: Exception) -> JSONBody:
         assert isinstance(error, APIError)
         return error_response(error)
 
-    async def on_validation_error(_: Request, error: Exception) -> JSONBody:
+    async def on_validation_error(request: Request, error: Exception) -> JSONBody:
         assert isinstance(error, RequestValidationError)
-        return error_response(from_validation_error(error))
+        answer = from_validation_error(error)
+        if check_caller is not None and _before_dependencies(error):
+            try:
+                await check_caller(request)
+            except APIError as refusal:
+                answer = refusal
+        return error_response(answer)
 
     async def on_http_error(request: Request, error: Exception) -> JSONBody:
         assert isinstance(error, StarletteHTTPException)

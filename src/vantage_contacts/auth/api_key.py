@@ -49,3 +49,12 @@ async def authenticate(
 
 
 ApiKey = Annotated[Subject, Depends(authenticate)]
+
+
+async def check_api_caller(request: Request) -> None:
+    """The key of a request refused before its dependencies ran, checked and counted as
+    `authenticate` would; nothing for a request sent without one outside /v1 (the portal)."""
+    credentials = await _bearer(request)
+    if credentials is None and not request.url.path.startswith("/v1/"):
+        return
+    await authenticate(request, credentials)

@@ -18,7 +18,6 @@ from vantage_contacts.errors import (
     APIError,
     InvalidParameter,
     error_response,
-    from_validation_error,
 )
 from vantage_contacts.idempotency import store
 from vantage_contacts.runtime import get_runtime
@@ -107,13 +106,14 @@ class IdempotentRoute(APIRoute):
                 response = await handler(request)
             except Replay as replay:
                 return _replayed(replay.stored)
-            except RequestValidationError as error:
+            except RequestValidationError:
                 # The request was refused before the endpoint ran: nothing was done, so the key
-                # is not spent and the corrected request may use it (as Stripe does).
+                # is not spent and the corrected request may use it (as Stripe does). The
+                # app's handler answers.
                 claim = getattr(request.state, "idempotency", None)
                 if claim is not None and not claim.committed:
                     await store.release(get_runtime(request).database, claim)
-                return error_response(from_validation_error(error))
+                raise
             except APIError as error:
                 response = error_response(error)
             except Exception:
