@@ -34,7 +34,10 @@ class FlaggedRow(BaseModel):
 
 class ContactImport(BaseModel):
     id: str
-    status: str
+    status: str = Field(
+        description="pending, processing, completed, or failed: after five failed attempts "
+        "the job ends where it stands (the rows before it stay) and `failure` says why."
+    )
     filename: str | None
     total_rows: int
     processed_rows: int
