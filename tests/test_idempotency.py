@@ -457,6 +457,52 @@ def test_the_same_json_with_its_keys_in_another_order_replays(api: Api) -> None:
     assert count_rows(api, contacts) == 1
 
 
+def test_bodies_that_differ_only_in_a_wide_integer_are_different_requests(api: Api) -> None:
+    """Floats would make these equal: the comparison keeps integers exact."""
+    key = new_key()
+    headers = {"Content-Type": "application/json"}
+    first = Call(
+        "POST",
+        "/v1/clients",
+        content=b'{"name": "A", "n": 12345678901234567890123}',
+        headers=headers,
+    )
+    second = Call(
+        "POST",
+        "/v1/clients",
+        content=b'{"name": "A", "n": 12345678901234567890124}',
+        headers=headers,
+    )
+    refused = first.send(api, key)
+    assert refused.status_code == 422  # `n` is not a field
+    again = second.send(api, key)
+    assert again.status_code == 422 and REPLAYED not in again.headers
+
+
+def test_a_body_too_deeply_nested_to_compare_is_answered_not_crashed(api: Api) -> None:
+    body = b'{"name": "A", "x": ' + b"[" * 300 + b"]" * 300 + b"}"
+    headers = {"Content-Type": "application/json"}
+    response = Call("POST", "/v1/clients", content=body, headers=headers).send(api, new_key())
+    assert response.status_code == 422, response.text
+
+
+def test_a_key_stored_with_the_hash_of_the_bytes_as_sent_still_replays(api: Api) -> None:
+    """Keys claimed before JSON was compared by meaning (up to a day before an upgrade)."""
+    call = raw_json(create_contact_call(api))
+    key = new_key()
+    first = call.send(api, key)
+    assert first.status_code == 201
+    as_sent = store.request_hash(call.method, call.path, "", call.content or b"")
+    assert as_sent != key_row(api, key)["request_hash"]
+    execute(
+        api,
+        update(idempotency_keys)
+        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
+        .values(request_hash=as_sent),
+    )
+    assert_replay_of(call.send(api, key), first)
+
+
 def test_a_request_refused_before_the_endpoint_ran_does_not_spend_its_key(api: Api) -> None:
     """A 422 for the request's own shape changed nothing: the corrected request may use the
     same key (as Stripe does), and then it is that request's key."""

@@ -92,14 +92,23 @@ def test_keyed_responses_carry_rate_limit_headers_on_success_and_errors(
 def test_a_body_that_is_not_json_is_still_refused_for_its_key_first(
     limited_app: LimitedApp, one_backend: None
 ) -> None:
-    app = limited_app(per_minute=100, burst=1)
+    app = limited_app(per_minute=100, burst=100)
     api = make_tenant_keys(app)
+    # Not JSON; not UTF-8; nested deeper than the JSON parser goes.
+    bodies = (b"{not json", b'{"name": "\xff"}', b"[" * 100_000)
+    for body in bodies:
+        for headers in ({}, {"Authorization": "Bearer vnt_sk_test_" + "x" * 32}):
+            refused = app.post("/v1/contacts", content=body, headers={**JSON_TYPE, **headers})
+            assert refused.status_code == 401, refused.text
+    for counted, body in enumerate(bodies, start=1):
+        answered = api.post("/v1/contacts", content=body, headers=JSON_TYPE)
+        assert answered.status_code == 400, answered.text
+        assert answered.json()["error"]["field"] == "body"
+        assert_rate_headers(answered, limit=100, remaining=100 - counted)
+    burst_of_one = make_tenant_keys(limited_app(per_minute=100, burst=1))
     unreadable = {"content": b"{not json", "headers": JSON_TYPE}
-    for headers in ({}, {"Authorization": "Bearer vnt_sk_test_" + "x" * 32}):
-        refused = app.post("/v1/contacts", content=b"{not json", headers={**JSON_TYPE, **headers})
-        assert refused.status_code == 401, refused.text
-    assert api.post("/v1/contacts", **unreadable).status_code == 400
-    assert_rate_limited(api.post("/v1/contacts", **unreadable), max_retry_after=1)
+    assert burst_of_one.post("/v1/contacts", **unreadable).status_code == 400
+    assert_rate_limited(burst_of_one.post("/v1/contacts", **unreadable), max_retry_after=1)
 
 
 def test_burst_limit_answers_429_with_retry_after(

@@ -289,14 +289,19 @@ def install_error_handlers(
         assert isinstance(error, APIError)
         return error_response(error)
 
-    async def on_validation_error(request: Request, error: Exception) -> JSONBody:
-        assert isinstance(error, RequestValidationError)
-        answer = from_validation_error(error)
-        if check_caller is not None and _before_dependencies(error):
+    async def unless_caller_refused(request: Request, answer: APIError) -> JSONBody:
+        if check_caller is not None:
             try:
                 await check_caller(request)
             except APIError as refusal:
                 answer = refusal
+        return error_response(answer)
+
+    async def on_validation_error(request: Request, error: Exception) -> JSONBody:
+        assert isinstance(error, RequestValidationError)
+        answer = from_validation_error(error)
+        if _before_dependencies(error):
+            return await unless_caller_refused(request, answer)
         return error_response(answer)
 
     async def on_http_error(request: Request, error: Exception) -> JSONBody:
@@ -309,6 +314,13 @@ def install_error_handlers(
             allow = {"Allow": ", ".join(allowed_methods(request))}
             message = f"{request.method} is not allowed here."
             return error_response(MethodNotAllowed(message, headers=allow))
+        if error.status_code == 400:
+            # FastAPI's own refusal of a body it could not parse (not UTF-8, nested too deep),
+            # also before the route's dependencies ran.
+            unreadable = InvalidRequest(
+                "The request body cannot be read as UTF-8 JSON or form data.", field="body"
+            )
+            return await unless_caller_refused(request, unreadable)
         generic = APIError(str(error.detail))
         generic.status_code = error.status_code
         return error_response(generic)

@@ -59,10 +59,14 @@ async def idempotency_key(
             "Idempotency-Key must be 1 to 255 printable characters.", field="Idempotency-Key"
         )
     runtime = get_runtime(request)
+    body = await _body(request)
     fingerprint = store.request_hash(
-        request.method, request.url.path, request.url.query, await _body(request)
+        request.method, request.url.path, request.url.query, store.canonical(body)
     )
-    outcome = await store.begin(runtime.database, subject.tenant, key, fingerprint)
+    # Keys claimed before bodies were compared by meaning (up to a day before an upgrade, or
+    # by a process not yet upgraded) hold the hash of the bytes as sent.
+    as_sent = store.request_hash(request.method, request.url.path, request.url.query, body)
+    outcome = await store.begin(runtime.database, subject.tenant, key, fingerprint, as_sent)
     if isinstance(outcome, store.Stored):
         raise Replay(outcome)
     request.state.idempotency = outcome
@@ -75,12 +79,10 @@ async def idempotency_key(
 
 
 async def _body(request: Request) -> bytes:
-    """The request's content, as what it means rather than how it was spelt: JSON with its
-    keys sorted and no spacing, so a client that orders keys differently on a retry (as many
-    JSON libraries may) still replays. A form upload has been parsed (and its stream
-    consumed) by the time dependencies run, so its fields and files are read from the form."""
+    """The request's content. A form upload has been parsed (and its stream consumed) by the
+    time dependencies run, so its fields and files are read from the parsed form."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return store.canonical(await request.body())
+        return await request.body()
     parts = []
     for name, value in (await request.form()).multi_items():
         if isinstance(value, UploadFile):

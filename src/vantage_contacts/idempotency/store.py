@@ -8,10 +8,10 @@ between the change and storing its response can never make a retry act a second 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import orjson
 from sqlalchemy import ColumnElement, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,11 +46,14 @@ class Stored:
 
 
 def canonical(body: bytes) -> bytes:
-    """A JSON body with its keys sorted and no spacing; anything else as sent (the endpoint
-    will refuse it)."""
+    """A JSON body as what it means rather than how it was spelt: keys sorted, no spacing, so
+    a retry whose JSON library orders keys differently still replays. The standard library
+    keeps integers of any size exact; anything that is not JSON (or too deeply nested to
+    rewrite) stays as sent, and the endpoint refuses it."""
     try:
-        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONDecodeError:
+        meaning = json.loads(body)
+        return json.dumps(meaning, sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
         return body
 
 
@@ -62,16 +65,21 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-async def begin(database: Database, tenant: Tenant, key: str, fingerprint: str) -> Claim | Stored:
-    """Claim the key for this request, or say what to answer instead."""
+async def begin(
+    database: Database, tenant: Tenant, key: str, fingerprint: str, also: str | None = None
+) -> Claim | Stored:
+    """Claim the key for this request, or say what to answer instead. A stored hash equal to
+    `also` is this request too (the hash an older version computed)."""
     try:
-        return await _begin(database, tenant, key, fingerprint)
+        return await _begin(database, tenant, key, fingerprint, also)
     except IntegrityError:
         # Another request inserted the same key a moment ago: it is the one in progress.
-        return await _begin(database, tenant, key, fingerprint)
+        return await _begin(database, tenant, key, fingerprint, also)
 
 
-async def _begin(database: Database, tenant: Tenant, key: str, fingerprint: str) -> Claim | Stored:
+async def _begin(
+    database: Database, tenant: Tenant, key: str, fingerprint: str, also: str | None
+) -> Claim | Stored:
     claim = Claim(tenant, key)
     now = utcnow()
     async with database.write() as conn:
@@ -95,7 +103,7 @@ async def _begin(database: Database, tenant: Tenant, key: str, fingerprint: str)
                 )
             )
             return claim
-        if row["request_hash"] != fingerprint:
+        if row["request_hash"] not in (fingerprint, also):
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request; use a new key.",
                 field="Idempotency-Key",
@@ -159,6 +167,9 @@ async def purge_expired(conn: AsyncConnection, limit: int = 1000) -> int:
         select(keys_t.c.workspace_id, keys_t.c.mode, keys_t.c.key)
         .where(keys_t.c.created_at <= utcnow() - LIFETIME)
         .limit(limit)
+        # Every worker process sweeps: on PostgreSQL each takes rows the others do not hold,
+        # rather than waiting on them (or deadlocking with them).
+        .with_for_update(skip_locked=True)
     )
     columns = tuple_(keys_t.c.workspace_id, keys_t.c.mode, keys_t.c.key)
     result = await conn.execute(delete(keys_t).where(columns.in_(expired)))
