@@ -339,6 +339,7 @@ def test_client_column_matches_ids_names_and_slugs(api: Api, other_api: Api) -> 
         ("Name,Notes\nAda,a\x00b\n", {}, "file"),
         ("Name,Notes\nAda," + "x" * 200_000 + "\n", {}, "file"),
         ("Name,Email,E-mail\nAda,a@example.com,b@example.com\n", {}, "file"),
+        ("Name,Note,Note\nAda,a,b\n", {"mapping": '{"Note": "notes"}'}, "file"),
     ],
     ids=[
         "mapping-not-json",
@@ -355,6 +356,7 @@ def test_client_column_matches_ids_names_and_slugs(api: Api, other_api: Api) -> 
         "nul-character",
         "cell-beyond-the-csv-field-limit",
         "two-columns-for-one-field",
+        "mapping-names-a-repeated-column",
     ],
 )
 def test_an_unusable_file_or_mapping_is_refused_before_queueing(
@@ -421,6 +423,14 @@ def test_client_id_and_client_column_together_are_refused(api: Api) -> None:
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "client_column"
     assert count_jobs(api) == 0
+
+
+def test_repeated_columns_that_no_field_reads_are_allowed(api: Api) -> None:
+    client = api.make_client()
+    job = queue(api, "Name,Address,Address\nAda,1 Road,2 Lane\n", client_id=client["id"])
+    assert job["ignored_columns"] == ["Address", "Address"]
+    run_worker(api.http)
+    assert contact_names(api) == ["Ada"]
 
 
 def test_columns_no_field_reads_are_named_on_the_job(api: Api) -> None:
@@ -715,7 +725,7 @@ def _unfinished(api: Api, csv_text: str, options: service.ImportOptions) -> Any:
 def test_the_worker_leaves_a_command_line_job_to_its_command(api: Api) -> None:
     client = api.make_client()
     job = _command_line_job(api, people_csv(5), service.ImportOptions(client_id=client["id"]))
-    assert run_worker(api.http) == 0
+    run_worker(api.http)
     assert job_row(api, job["id"])["processed_rows"] == 0
     assert contact_names(api) == []
 
@@ -787,9 +797,44 @@ def test_a_job_that_keeps_failing_is_retried_then_given_up(api: Api) -> None:
     assert run_async(api.http, worker.run_once) == 1
     done = job_of(api, job["id"])
     assert done["status"] == "failed"
-    assert f"after {MAX_ATTEMPTS} failed attempts at row 1 of 3" in done["failure"]
+    assert f"after {MAX_ATTEMPTS} runs in a row that made no progress" in done["failure"]
+    assert "MappingError" in done["failure"]
     assert done["completed_at"] is not None
     [event] = completed_events(api, job["id"])
     assert event["data"]["status"] == "failed"
     assert run_async(api.http, worker.run_once) == 0
     assert contact_names(api) == []
+
+
+def _set_attempts(api: Api, import_id: str, attempts: int) -> None:
+    execute_on(
+        api,
+        update(contact_imports).where(contact_imports.c.id == import_id).values(attempts=attempts),
+    )
+
+
+def test_a_job_whose_runs_keep_dying_is_given_up(api: Api) -> None:
+    """A run killed with its process never reaches its error handler: runs are counted as
+    they start, so the next claim after too many ends the job."""
+    run_worker(api.http)
+    client = api.make_client()
+    job = queue(api, people_csv(3), client_id=client["id"])
+    _set_attempts(api, job["id"], MAX_ATTEMPTS)  # five runs started, none finished
+    assert run_worker(api.http) == 1
+    done = job_of(api, job["id"])
+    assert done["status"] == "failed"
+    assert f"after {MAX_ATTEMPTS} runs in a row" in done["failure"]
+    assert "last error" not in done["failure"]
+    assert [e["data"]["status"] for e in completed_events(api, job["id"])] == ["failed"]
+    assert contact_names(api) == []
+
+
+def test_progress_clears_the_failures_before_it(api: Api) -> None:
+    run_worker(api.http)
+    client = api.make_client()
+    job = queue(api, people_csv(3), client_id=client["id"])
+    _set_attempts(api, job["id"], MAX_ATTEMPTS - 1)  # one run left before giving up
+    assert run_worker(api.http) == 1
+    assert job_of(api, job["id"])["status"] == "completed"
+    assert job_row(api, job["id"])["attempts"] == 0
+    assert len(contact_names(api)) == 3

@@ -329,3 +329,63 @@ def test_a_new_matching_engine_queues_every_live_contact_for_a_check(
     contact_ids = on_database(fresh_url, _live_ids)
     assert contact_ids
     assert on_database(fresh_url, _queued) == contact_ids
+
+
+def test_an_unfinished_command_line_import_leaves_the_workers_queue(fresh_url: str) -> None:
+    """0010: the command resumes only jobs the worker never takes (no next_attempt_at); a job
+    it left unfinished before is made one, and an API upload stays queued."""
+    command.upgrade(alembic_config(fresh_url), "0009")
+    jobs = sa.table(
+        "contact_imports",
+        *(sa.column(name) for name in ("workspace_id", "mode", "id", "status", "next_attempt_at")),
+        *(sa.column(name) for name in ("filename", "file_hash", "csv_text", "total_rows")),
+        *(sa.column(name) for name in ("processed_rows", "created_count", "failed_count")),
+        *(sa.column(name) for name in ("created_at", "updated_at")),
+        sa.column("options", sa.JSON),
+        sa.column("row_errors", sa.JSON),
+    )
+    workspaces = sa.table("workspaces", sa.column("id"), sa.column("name"), sa.column("created_at"))
+    now = datetime.now(UTC)
+
+    def job(job_id: str, actor: dict[str, Any], status: str = "pending") -> dict[str, Any]:
+        return {
+            "workspace_id": "ws_1",
+            "mode": "test",
+            "id": job_id,
+            "status": status,
+            "next_attempt_at": now,
+            "filename": "f.csv",
+            "file_hash": "0" * 64,
+            "csv_text": "Name\nAda\n",
+            "total_rows": 1,
+            "processed_rows": 0,
+            "created_count": 0,
+            "failed_count": 0,
+            "created_at": now,
+            "updated_at": now,
+            "options": {"client_id": "cli_1", "actor": actor},
+            "row_errors": [],
+        }
+
+    def _insert(conn: Connection) -> None:
+        conn.execute(sa.insert(workspaces).values(id="ws_1", name="w", created_at=now))
+        conn.execute(
+            sa.insert(jobs),
+            [
+                job("imp_cli", {"type": "system", "id": None}),
+                job("imp_api", {"type": "api_key", "id": "key_1"}),
+                job("imp_done", {"type": "system", "id": None}, status="completed"),
+            ],
+        )
+
+    def _queued(conn: Connection) -> dict[str, bool]:
+        rows = conn.execute(sa.select(jobs.c.id, jobs.c.next_attempt_at)).all()
+        return {job_id: due is not None for job_id, due in rows}
+
+    on_database(fresh_url, _insert)
+    upgrade_sync(fresh_url)
+    assert on_database(fresh_url, _queued) == {
+        "imp_cli": False,
+        "imp_api": True,
+        "imp_done": True,
+    }

@@ -135,7 +135,9 @@ async def bulk_create(body: BulkCreate, subject: ApiKey, db: DB, settings: AppSe
     dependencies=[Idempotent],
 )
 async def bulk_update(body: BulkUpdate, subject: ApiKey, db: DB, settings: AppSettings) -> JSONBody:
-    """Apply the same partial update to up to 100 contacts; failures are listed by `id`."""
+    """Apply the same partial update to up to 100 contacts; failures are listed by `id`. With
+    `is_primary: true`, the first contact of each client becomes its primary contact and any
+    other of the same client fails with 409 (a client has one primary contact)."""
     return await _run(
         db, body, lambda conn: bulk.update_many(conn, subject, body.ids, body.updates, settings)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,17 @@ class ColumnMap:
         """Columns named like fields (or their usual aliases) map to them; `overrides` maps a
         header to a field (or to "" to skip it)."""
         by_key = {header_key(h): i for i, h in enumerate(header)}
+        named_twice = {key for key, n in Counter(map(header_key, header)).items() if n > 1}
+
+        def column_named(text: str) -> int:
+            """A column the mapping or client_column names: it must be there, and once."""
+            key = header_key(text)
+            if key not in by_key:
+                raise MappingError(f"The file has no column {text!r}.")
+            if key in named_twice:
+                raise MappingError(f"The file has more than one column named {text!r}.")
+            return by_key[key]
+
         fields: dict[int, str] = {}
         for i, text in enumerate(header):
             key = header_key(text)
@@ -103,11 +115,7 @@ class ColumnMap:
             elif key in ALIASES:
                 fields[i] = ALIASES[key]
         for column, field in (overrides or {}).items():
-            if header_key(column) not in by_key:
-                raise MappingError(
-                    f"The mapping names a column the file does not have: {column!r}."
-                )
-            index = by_key[header_key(column)]
+            index = column_named(column)
             if not field:
                 fields.pop(index, None)
             elif field not in FIELDS:
@@ -116,9 +124,7 @@ class ColumnMap:
                 fields[index] = field
         client_index = None
         if client_column is not None:
-            if header_key(client_column) not in by_key:
-                raise MappingError(f"No column {client_column!r} in the file.")
-            client_index = by_key[header_key(client_column)]
+            client_index = column_named(client_column)
             fields.pop(client_index, None)
         if "name" not in fields.values():
             raise MappingError("No column maps to 'name' (map one with Header=name).")
@@ -184,7 +190,6 @@ def read_numbered_rows(text: str) -> tuple[list[str], list[list[str]], list[int]
         raise MappingError(
             f"The file is not valid CSV: {error} (line {reader.line_num})."
         ) from None
-    _refuse_repeated_headers(header)
     return header, rows, lines
 
 
@@ -199,13 +204,3 @@ def _refuse_shared_fields(header: Sequence[str], fields: Mapping[int, str]) -> N
                 f"skip one (Header=) or map it to another field."
             )
         column_of[field] = index
-
-
-def _refuse_repeated_headers(header: Sequence[str]) -> None:
-    """Two columns with one name would map to one field, and one of them would be lost."""
-    seen: dict[str, str] = {}
-    for text in header:
-        key = header_key(text)
-        if key and key in seen:
-            raise MappingError(f"Two columns are named alike: {seen[key]!r} and {text!r}.")
-        seen[key] = text

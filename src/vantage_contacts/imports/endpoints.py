@@ -17,7 +17,6 @@ from vantage_contacts.kit.responses import JSONBody, single
 from vantage_contacts.kit.schemas import Envelope
 from vantage_contacts.runtime import DB
 
-FILENAME_LENGTH = 300  # the job's filename column
 router = APIRouter(prefix="/v1/contacts/imports", tags=["Import"], route_class=IdempotentRoute)
 
 
@@ -71,14 +70,6 @@ def _mapping(text: str | None) -> dict[str, str]:
     return mapping
 
 
-def _filename(name: str | None) -> str | None:
-    """The upload's name as the client gave it, kept only as a label: printable, and short
-    enough for its column."""
-    if name is None:
-        return None
-    return "".join(c for c in name if c.isprintable())[:FILENAME_LENGTH] or None
-
-
 @router.post(
     "",
     status_code=202,
@@ -100,7 +91,10 @@ async def create_import(
     ] = None,
 ) -> JSONBody:
     """Queue a CSV import. Columns named like the create fields (or usual spellings such as
-    "E-mail" or "Job Title") map by themselves. Rows that fail are listed with their line."""
+    "E-mail" or "Job Title") map by themselves; `ignored_columns` names the others. Give
+    `client_id` (every row's client) or `client_column`, not both. Rows that fail are listed
+    with their line. A cell that starts with an apostrophe before `=`, `+`, `-` or `@` (as
+    export writes it, so spreadsheets do not run it) loses that apostrophe."""
     for name, value in (("client_id", client_id), ("client_column", client_column)):
         if value is not None and "\x00" in value:
             raise ValidationFailed.one(name, f"'{name}' must not contain NUL characters.")
@@ -108,7 +102,7 @@ async def create_import(
     options = service.ImportOptions(client_id, client_column, _mapping(mapping))
     async with db.write() as conn:
         job = await service.create_job(
-            conn, subject.tenant, subject.actor, text, _filename(file.filename), options
+            conn, subject.tenant, subject.actor, text, file.filename, options
         )
     return single(service.wire(job), status_code=202)
 

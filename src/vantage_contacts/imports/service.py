@@ -8,6 +8,7 @@ import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -38,6 +39,7 @@ HELPER_FROM_ROWS = 2000
 # Row errors and possible duplicates kept on the job; the command line writes all of them to
 # its report files.
 ERRORS_KEPT = 1000
+FILENAME_LENGTH = 300  # the job's filename column
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,14 @@ class ImportOptions:
 
 def file_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def label(filename: str | None) -> str | None:
+    """A file's name as given (by an upload, or the command line's path), kept only as a
+    label: printable (no NUL, no undecodable bytes), and short enough for its column."""
+    if filename is None:
+        return None
+    return "".join(c for c in filename if c.isprintable())[:FILENAME_LENGTH] or None
 
 
 def decode(raw: bytes) -> str:
@@ -127,7 +137,7 @@ async def build_job(
     job: dict[str, Any] = {
         "id": new_id("imp"),
         "status": "pending",
-        "filename": filename,
+        "filename": label(filename),
         "file_hash": file_hash(text),
         "csv_text": text,
         "options": {
@@ -204,32 +214,33 @@ async def unfinished_for_file(
     return None
 
 
-async def give_up(database: Database, job: Mapping[Any, Any], failure: str) -> bool:
+async def give_up(
+    conn: AsyncConnection, tenant: Tenant, import_id: str, lease_until: datetime, failure: str
+) -> bool:
     """End a job as failed where it stands (its committed chunks stay) and announce it with
-    `import.completed`; False if it had ended or moved on meanwhile."""
+    `import.completed`; only by the runner holding `lease_until` (False otherwise)."""
     now = utcnow()
-    values = {
-        "status": "failed",
-        "failure": failure[:500],
-        "completed_at": now,
-        "updated_at": now,
-        "lease_until": None,
-    }
-    tenant = Tenant(job["workspace_id"], job["mode"])
-    async with database.write() as conn:
-        moved = await conn.execute(
-            update(contact_imports)
-            .where(
-                in_tenant(contact_imports, tenant),
-                contact_imports.c.id == job["id"],
-                contact_imports.c.processed_rows == job["processed_rows"],
-                contact_imports.c.status == "pending",
-            )
-            .values(values)
+    moved = await conn.execute(
+        update(contact_imports)
+        .where(
+            in_tenant(contact_imports, tenant),
+            contact_imports.c.id == import_id,
+            contact_imports.c.status == "pending",
+            contact_imports.c.lease_until == lease_until,
         )
-        if moved.rowcount != 1:
-            return False
-        await events.record(conn, tenant, "import.completed", wire({**job, **values}))
+        .values(
+            status="failed",
+            failure=failure[:500],
+            completed_at=now,
+            updated_at=now,
+            lease_until=None,
+        )
+    )
+    if moved.rowcount != 1:
+        return False
+    job = await get(conn, tenant, import_id)
+    assert job is not None  # just updated, in this transaction
+    await events.record(conn, tenant, "import.completed", wire(job))
     return True
 
 
@@ -405,6 +416,7 @@ class ImportRun:
             "row_errors": (job["row_errors"] + report.errors)[:ERRORS_KEPT],
             "flagged_count": job["flagged_count"] + len(report.flagged),
             "possible_duplicates": (job["possible_duplicates"] + report.flagged)[:ERRORS_KEPT],
+            "attempts": 0,  # progress: the failures before it no longer count against the job
             "updated_at": now,
         }
         if processed >= len(self.rows):

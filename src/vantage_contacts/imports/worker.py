@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 
+from vantage_contacts.auth.subject import Mode, Tenant
 from vantage_contacts.config import Settings
 from vantage_contacts.db import Database
 from vantage_contacts.errors import Conflict
@@ -22,7 +23,26 @@ from vantage_contacts.models import contact_imports
 log = logging.getLogger("vantage_contacts.imports")
 LEASE = timedelta(minutes=2)
 RETRY_AFTER = timedelta(minutes=1)  # after the first failure; longer after each next one
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 5  # runs in a row that make no progress
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A job this worker runs, and the lease it holds it with."""
+
+    workspace_id: str
+    mode: Mode
+    import_id: str
+    lease_until: datetime
+
+    def where(self) -> ColumnElement[bool]:
+        """The job, while it is pending and still held with this lease."""
+        return and_(
+            contact_imports.c.workspace_id == self.workspace_id,
+            contact_imports.c.id == self.import_id,
+            contact_imports.c.status == "pending",
+            contact_imports.c.lease_until == self.lease_until,
+        )
 
 
 class ImportWorker:
@@ -36,61 +56,72 @@ class ImportWorker:
     async def run_once(self) -> int:
         """Claim one due job and run it to its end; how many jobs were run (0 or 1)."""
         now = self.clock()
+        lease_until = now + LEASE
         async with self.database.write() as conn:
-            claimed = await queue.claim(conn, contact_imports, now, now + LEASE, limit=1)
+            claimed = await queue.claim(conn, contact_imports, now, lease_until, limit=1)
             if claimed is None:
                 return 0
+            # Counted as a run starts, so that a run whose process dies counts too; a chunk
+            # committed sets it back to 0.
+            attempts = contact_imports.c.attempts + 1
+            await conn.execute(update(contact_imports).where(claimed).values(attempts=attempts))
             job = (await conn.execute(select(contact_imports).where(claimed))).mappings().one()
-        run: ImportRun | None = None
+        held = _Held(job["workspace_id"], job["mode"], job["id"], lease_until)
+        if job["attempts"] > MAX_ATTEMPTS:  # the runs before this one died
+            await self._give_up(held, job["attempts"] - 1, None)
+            return 1
         try:
             run = ImportRun(job, self.settings)
             while not run.done:
                 await run.next_chunk(self.database)
-                await self._extend_lease(job["workspace_id"], job["id"])
+                held = await self._extend(held)
         except Conflict:
             # Another worker took the job over (this one's lease ran out): not a failure.
             log.warning("import %s is being run by another worker", job["id"])
         except Exception as error:
-            await self._failed(job if run is None else run.job, error)
+            log.exception("import %s failed", job["id"])
+            await self._failed(held, error)
         return 1
 
-    async def _failed(self, job: Mapping[Any, Any], error: Exception) -> None:
-        """Retry later, waiting longer each time; after MAX_ATTEMPTS, end the job as failed
-        so that it does not stay "processing" forever."""
-        attempts = job["attempts"] + 1
-        if attempts >= MAX_ATTEMPTS:
-            log.exception("import %s failed %d times; giving up", job["id"], attempts)
-            failure = (
-                f"The import stopped after {attempts} failed attempts at row "
-                f"{job['processed_rows'] + 1} of {job['total_rows']} ({type(error).__name__}); "
-                "the rows before it were imported."
-            )
-            await give_up(self.database, job, failure)
+    async def _failed(self, held: _Held, error: Exception) -> None:
+        """Retry later, waiting longer after each failure in a row; after MAX_ATTEMPTS runs
+        with no progress, end the job as failed rather than leave it "processing" forever."""
+        async with self.database.read() as conn:
+            attempts = await conn.scalar(select(contact_imports.c.attempts).where(held.where()))
+        if attempts is None:  # no longer this worker's
             return
-        log.exception("import %s failed; it will be retried", job["id"])
-        await self._set(
-            job["workspace_id"],
-            job["id"],
-            attempts=attempts,
-            lease_until=None,
-            next_attempt_at=self.clock() + RETRY_AFTER * attempts,
-        )
-
-    async def _extend_lease(self, workspace_id: str, job_id: str) -> None:
-        await self._set(workspace_id, job_id, lease_until=self.clock() + LEASE)
-
-    async def _set(self, workspace_id: str, job_id: str, **values: object) -> None:
-        """Change a job still pending (a completed one keeps its state)."""
+        if attempts >= MAX_ATTEMPTS:
+            await self._give_up(held, attempts, error)
+            return
         async with self.database.write() as conn:
             await conn.execute(
                 update(contact_imports)
-                .where(
-                    contact_imports.c.workspace_id == workspace_id,
-                    contact_imports.c.id == job_id,
-                    contact_imports.c.status == "pending",
+                .where(held.where())
+                .values(
+                    lease_until=None,
+                    next_attempt_at=self.clock() + RETRY_AFTER * max(attempts, 1),
                 )
-                .values(values)
             )
+
+    async def _give_up(self, held: _Held, attempts: int, error: Exception | None) -> None:
+        cause = f" (last error: {type(error).__name__})" if error is not None else ""
+        failure = (
+            f"The import stopped after {attempts} runs in a row that made no progress"
+            f"{cause}; the rows it had processed keep their results."
+        )
+        log.error("import %s given up after %d runs", held.import_id, attempts)
+        async with self.database.write() as conn:
+            tenant = Tenant(held.workspace_id, held.mode)
+            await give_up(conn, tenant, held.import_id, held.lease_until, failure)
+
+    async def _extend(self, held: _Held) -> _Held:
+        """Keep the lease for another LEASE; the same one if the job ended or was taken."""
+        longer = replace(held, lease_until=self.clock() + LEASE)
+        async with self.database.write() as conn:
+            moved = await conn.execute(
+                update(contact_imports).where(held.where()).values(lease_until=longer.lease_until)
+            )
+        return longer if moved.rowcount == 1 else held
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
         await until_stopped(

@@ -1,4 +1,5 @@
-"""idempotency keys are swept by age; import jobs count their failed attempts
+"""idempotency keys are swept by age; import jobs count their runs; command-line jobs leave
+the worker's queue
 
 Revision ID: 0010
 Revises: 0009
@@ -20,6 +21,32 @@ def upgrade() -> None:
     op.create_index("ix_idempotency_keys_created", "idempotency_keys", ["created_at"])
     with op.batch_alter_table("contact_imports", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+    _unqueue_command_line_jobs()
+
+
+def _unqueue_command_line_jobs() -> None:
+    """An unfinished job of `vantage-contacts import` (its actor is the system) was queued for
+    the worker too; now the command resumes only jobs the worker never takes, so such a job
+    leaves the queue and the command can resume it."""
+    jobs = sa.table(
+        "contact_imports",
+        sa.column("workspace_id", sa.String),
+        sa.column("id", sa.String),
+        sa.column("status", sa.String),
+        sa.column("options", sa.JSON),
+        sa.column("next_attempt_at", sa.DateTime),
+    )
+    bind = op.get_bind()
+    pending = sa.select(jobs.c.workspace_id, jobs.c.id, jobs.c.options).where(
+        jobs.c.status == "pending"
+    )
+    for workspace_id, job_id, options in bind.execute(pending).all():
+        if ((options or {}).get("actor") or {}).get("type") == "system":
+            bind.execute(
+                sa.update(jobs)
+                .where(jobs.c.workspace_id == workspace_id, jobs.c.id == job_id)
+                .values(next_attempt_at=None)
+            )
 
 
 def downgrade() -> None:
