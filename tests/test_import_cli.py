@@ -296,7 +296,10 @@ def test_import_resumes_a_job_a_killed_run_left_halfway(
 ) -> None:
     client_id = acme.client("Big Client")
     total = 4_000
-    source = write_csv(tmp_path / "big.csv", ["Name", "Email"], people(total))
+    # Every 250th row fails (a phone that is no phone): the error report must list each once.
+    rows = [[*row, "nope" if i % 250 == 0 else ""] for i, row in enumerate(people(total))]
+    failing_lines = {str(i + 2) for i in range(0, total, 250)}
+    source = write_csv(tmp_path / "big.csv", ["Name", "Email", "Phone"], rows)
     command = [str(CLI), "import", str(source), "--workspace", WORKSPACE, "--client-id", client_id]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -313,20 +316,26 @@ def test_import_resumes_a_job_a_killed_run_left_halfway(
         database_file, "SELECT status, processed_rows FROM contact_imports"
     )
     assert status == "pending" and 0 < done_before < total, (status, done_before)
-    assert contact_count(database_file) == done_before  # each chunk commits with its progress
+    failed_before = len([i for i in range(0, done_before, 250)])
+    # Each chunk commits with its progress.
+    assert contact_count(database_file) == done_before - failed_before
 
     result = cli(env, *command[1:])
     assert f"after row {done_before}" in result.stderr
-    assert f"{total} contact(s) created; 0 row(s) failed." in result.stderr
-    [(status, processed, created)] = query(
+    created = total - len(failing_lines)
+    assert f"{created} contact(s) created; {len(failing_lines)} row(s) failed." in result.stderr
+    [(status, processed, created_count)] = query(
         database_file, "SELECT status, processed_rows, created_count FROM contact_imports"
     )
-    assert (status, processed, created) == ("completed", total, total)
+    assert (status, processed, created_count) == ("completed", total, created)
     [(count, distinct)] = query(
         database_file,
         "SELECT count(*), count(DISTINCT email) FROM contacts WHERE deleted_at IS NULL",
     )
-    assert (count, distinct) == (total, total)
+    assert (count, distinct) == (created, created)
+    # The report, begun by the killed run and finished by the second: each failing row once.
+    reported = [row["row"] for row in read_csv(tmp_path / "big.errors.csv")]
+    assert sorted(reported, key=int) == sorted(failing_lines, key=int)
 
 
 def test_import_of_the_same_file_after_it_completed_starts_a_new_job(

@@ -8,7 +8,9 @@ app's own event loop, so a "crash" between chunks is simply a runner that is thr
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from sqlalchemy import func, select, update
 from tests.support import Api, run_async, runtime_of
 from vantage_contacts.auth.subject import SYSTEM, Tenant
 from vantage_contacts.errors import Conflict
-from vantage_contacts.imports import service
+from vantage_contacts.imports import files, service
 from vantage_contacts.imports.service import ImportRun
 from vantage_contacts.imports.worker import MAX_ATTEMPTS, RETRY_AFTER, ImportWorker
 from vantage_contacts.kit.clock import utcnow
@@ -838,3 +840,46 @@ def test_progress_clears_the_failures_before_it(api: Api) -> None:
     assert job_of(api, job["id"])["status"] == "completed"
     assert job_row(api, job["id"])["attempts"] == 0
     assert len(contact_names(api)) == 3
+
+
+def test_a_resumed_command_line_import_reports_each_failing_row_once(
+    api: Api, tmp_path: Path
+) -> None:
+    """Report lines are written before their chunk commits; a resumed run keeps those of the
+    committed rows and drops those of a chunk that never committed (it runs again)."""
+    client = api.make_client()
+    csv_text = "Name,Phone\n" + "".join(f"P{i},{'nope' if i % 2 else ''}\n" for i in range(6))
+    source = tmp_path / "people.csv"
+    source.write_text(csv_text, encoding="utf-8")
+    options = service.ImportOptions(client_id=client["id"])
+    runtime = runtime_of(api.http)
+    first = ImportRun(_command_line_job(api, csv_text, options), runtime.settings)
+    errors_path, duplicates_path = tmp_path / "errors.csv", tmp_path / "dups.csv"
+
+    async def _first_chunk_then_a_chunk_that_never_commits() -> None:
+        # The killed run: rows 1-2 (lines 2-3) committed, their report written; the report of
+        # rows 3-4 (lines 4-5) written, then the process died before that chunk committed.
+        with errors_path.open("w", newline="", encoding="utf-8") as out:
+            out.write("row,code,field,message,detail\n3,validation_error,phone,bad,{}\n")
+            out.write("5,validation_error,phone,bad,{}\n")
+        await first.next_chunk(runtime.database, chunk_rows=2)
+
+    run_async(api.http, _first_chunk_then_a_chunk_that_never_commits)
+
+    async def _resume() -> files.ImportSummary:
+        return await files.import_file(
+            runtime.database,
+            runtime.settings,
+            Tenant(api.workspace_id, "test"),
+            source,
+            options,
+            dry_run=False,
+            errors_path=errors_path,
+            duplicates_path=duplicates_path,
+            progress=lambda done, total: None,
+        )
+
+    summary: files.ImportSummary = run_async(api.http, _resume)
+    assert (summary.resumed_at, summary.created, summary.failed) == (2, 3, 3)
+    with errors_path.open(newline="", encoding="utf-8") as report:
+        assert [row["row"] for row in csv.DictReader(report)] == ["3", "5", "7"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +56,35 @@ DUPLICATE_COLUMNS = ("row", "id", "possible_duplicate_id", "confidence", "match_
 
 
 @contextmanager
-def _report(path: Path, header: tuple[str, ...], resumed: bool) -> Iterator[Any]:
-    """A CSV report; a resumed import adds to the one its first run began."""
-    with path.open("a" if resumed else "w", newline="", encoding="utf-8") as out:
+def _report(path: Path, header: tuple[str, ...], resume_line: int | None) -> Iterator[Any]:
+    """A CSV report. A resumed import keeps the lines its earlier runs wrote for rows before
+    `resume_line` (the first row not committed) and adds to them: lines written for a chunk
+    that then failed to commit are dropped, since the chunk runs again."""
+    kept: list[list[str]] = []
+    if resume_line is not None and path.exists():
+        with path.open(newline="", encoding="utf-8") as earlier:
+            kept = [line for line in csv.reader(earlier) if line and _before(line, resume_line)]
+    with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        if not resumed:
-            writer.writerow(header)
-        yield writer
+        writer.writerow(header)
+        writer.writerows(kept)
+        yield _Flushing(writer, out)
+
+
+def _before(line: list[str], resume_line: int) -> bool:
+    return line[0].isdigit() and int(line[0]) < resume_line
+
+
+class _Flushing:
+    """Writes lines and flushes them, so they are on disk before the chunk commits."""
+
+    def __init__(self, writer: Any, out: Any) -> None:
+        self.writer = writer
+        self.out = out
+
+    def writerows(self, lines: Iterable[list[Any]]) -> None:
+        self.writer.writerows(lines)
+        self.out.flush()
 
 
 def _error_lines(report: service.ChunkReport) -> Iterator[list[Any]]:
@@ -121,16 +143,19 @@ async def import_file(
             )
     run = service.ImportRun(job, settings)
     resumed_at = run.job["processed_rows"]
-    resumed = resumed_at > 0
+    resume_line = run.lines[resumed_at] if 0 < resumed_at < len(run.lines) else None
     with (
-        _report(errors_path, ERROR_COLUMNS, resumed) as errors,
-        _report(duplicates_path, DUPLICATE_COLUMNS, resumed) as duplicates,
+        _report(errors_path, ERROR_COLUMNS, resume_line) as errors,
+        _report(duplicates_path, DUPLICATE_COLUMNS, resume_line) as duplicates,
     ):
-        progress(resumed_at, len(run.rows))
-        while not run.done:
-            report = await run.next_chunk(database, dry_run=dry_run)
+
+        def write_reports(report: service.ChunkReport) -> None:
             errors.writerows(_error_lines(report))
             duplicates.writerows(_duplicate_lines(report))
+
+        progress(resumed_at, len(run.rows))
+        while not run.done:
+            await run.next_chunk(database, dry_run=dry_run, before_commit=write_reports)
             progress(run.job["processed_rows"], len(run.rows))
     return ImportSummary(
         job_id=job["id"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -350,10 +350,17 @@ class ImportRun:
         return prepared
 
     async def next_chunk(
-        self, database: Database, *, dry_run: bool = False, chunk_rows: int = CHUNK_ROWS
+        self,
+        database: Database,
+        *,
+        dry_run: bool = False,
+        chunk_rows: int = CHUNK_ROWS,
+        before_commit: Callable[[ChunkReport], None] | None = None,
     ) -> ChunkReport:
         """Process the next chunk: create its rows, and report which failed and which look
-        like contacts already there (the create-time guard, as in a bulk create)."""
+        like contacts already there (the create-time guard, as in a bulk create).
+        `before_commit` gets the report while the chunk can still roll back, so a record of
+        it kept elsewhere (the command line's report files) is never behind the database."""
         start = self.job["processed_rows"]
         chunk_size = len(self.rows[start : start + chunk_rows])
         prepared = await self._prepared(database, start, chunk_rows)
@@ -385,6 +392,8 @@ class ImportRun:
                 values = self._progress(start + chunk_size, len(result.data), report)
                 if not dry_run:
                     await self._save(conn, start, values)
+                if before_commit is not None:
+                    before_commit(report)
                 self.job.update(values)
                 if dry_run:
                     self._remember_emails(prepared, result)
