@@ -102,3 +102,14 @@ def run_async(http: TestClient, fn: Any, *args: Any) -> Any:
     """Run a coroutine function on the app's event loop (where its database engine lives)."""
     assert http.portal is not None
     return http.portal.call(fn, *args)
+
+
+def execute(api: Api, statement: Any) -> None:
+    """Run one statement in a write transaction of the app's database (to set up a state)."""
+    database = runtime_of(api.http).database
+
+    async def _run() -> None:
+        async with database.write() as conn:
+            await conn.execute(statement)
+
+    run_async(api.http, _run)

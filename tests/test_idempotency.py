@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Table, func, insert, select, update
 
 from tests.processes import base_env, free_port, running, uvicorn_command
-from tests.support import Api, run_async, runtime_of
+from tests.support import Api, execute, run_async, runtime_of
 from vantage_contacts.auth.api_key import authenticate
 from vantage_contacts.idempotency import store
 from vantage_contacts.idempotency.route import IdempotentRoute, idempotency_key
@@ -287,14 +287,14 @@ def count_rows(api: Api, table: Table) -> int:
     return found
 
 
-def execute(api: Api, statement: Any) -> None:
-    database = runtime_of(api.http).database
-
-    async def _run() -> None:
-        async with database.write() as conn:
-            await conn.execute(statement)
-
-    run_async(api.http, _run)
+def set_key(api: Api, key: str, **values: Any) -> None:
+    """Change the stored record of `key` (its age, state or hash) as time or a crash would."""
+    execute(
+        api,
+        update(idempotency_keys)
+        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
+        .values(**values),
+    )
 
 
 def key_row(api: Api, key: str) -> dict[str, Any]:
@@ -396,12 +396,7 @@ def test_a_key_expires_after_24_hours(api: Api) -> None:
     first = call.send(api, key)
     assert first.status_code == 201
     aged = utcnow() - timedelta(hours=24, seconds=1)
-    execute(
-        api,
-        update(idempotency_keys)
-        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
-        .values(created_at=aged),
-    )
+    set_key(api, key, created_at=aged)
     again = call.send(api, key)
     assert again.status_code == 201, again.text
     assert REPLAYED not in again.headers
@@ -415,12 +410,7 @@ def test_a_key_just_under_24_hours_old_still_replays(api: Api) -> None:
     call = create_contact_call(api)
     key = new_key()
     first = call.send(api, key)
-    execute(
-        api,
-        update(idempotency_keys)
-        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
-        .values(created_at=utcnow() - timedelta(hours=23, minutes=59)),
-    )
+    set_key(api, key, created_at=utcnow() - timedelta(hours=23, minutes=59))
     assert_replay_of(call.send(api, key), first)
     assert count_rows(api, contacts) == 1
 
@@ -494,12 +484,7 @@ def test_a_key_stored_with_the_hash_of_the_bytes_as_sent_still_replays(api: Api)
     assert first.status_code == 201
     as_sent = store.request_hash(call.method, call.path, "", call.content or b"")
     assert as_sent != key_row(api, key)["request_hash"]
-    execute(
-        api,
-        update(idempotency_keys)
-        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
-        .values(request_hash=as_sent),
-    )
+    set_key(api, key, request_hash=as_sent)
     assert_replay_of(call.send(api, key), first)
 
 
@@ -522,12 +507,7 @@ def test_the_sweep_drops_only_expired_keys(api: Api) -> None:
     old, fresh = new_key(), new_key()
     call.send(api, old)
     call.send(api, fresh)
-    execute(
-        api,
-        update(idempotency_keys)
-        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == old)
-        .values(created_at=utcnow() - timedelta(hours=24, seconds=1)),
-    )
+    set_key(api, old, created_at=utcnow() - timedelta(hours=24, seconds=1))
     sweeper = ExpiredKeySweeper(runtime_of(api.http).database)
     # Other tests' workspaces may hold expired keys too: the sweep is not per workspace.
     assert run_async(api.http, sweeper.run_once) >= 1
@@ -602,13 +582,13 @@ def test_a_committed_change_whose_answer_was_lost_is_never_redone(api: Api) -> N
     key = new_key()
     assert call.send(api, key).status_code == 201
     # As if the process died after COMMIT and before the answer was stored.
-    execute(
+    set_key(
         api,
-        update(idempotency_keys)
-        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
-        .values(
-            status="committed", response_status=None, response_headers=None, response_body=None
-        ),
+        key,
+        status="committed",
+        response_status=None,
+        response_headers=None,
+        response_body=None,
     )
     retry = call.send(api, key)
     assert retry.status_code == 409, retry.text
@@ -623,12 +603,7 @@ def test_a_retry_between_the_commit_and_the_stored_answer_is_told_to_wait(api: A
     call = create_contact_call(api)
     key = new_key()
     assert call.send(api, key).status_code == 201
-    execute(
-        api,
-        update(idempotency_keys)
-        .where(idempotency_keys.c.workspace_id == api.workspace_id, idempotency_keys.c.key == key)
-        .values(status="committed", locked_until=utcnow() + timedelta(minutes=1)),
-    )
+    set_key(api, key, status="committed", locked_until=utcnow() + timedelta(minutes=1))
     retry = call.send(api, key)
     assert retry.status_code == 409, retry.text
     assert "still in progress" in retry.json()["error"]["message"]

@@ -68,6 +68,14 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+def import_for(
+    env: dict[str, str], source: Path, client_id: str, *more: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`vantage-contacts import SOURCE --workspace acme-agency --client-id CLIENT_ID …`."""
+    args = ("import", str(source), "--workspace", WORKSPACE, "--client-id", client_id, *more)
+    return cli(env, *args, check=check)
+
+
 class Workspace:
     """One workspace's test-mode key, used through the in-process API."""
 
@@ -205,14 +213,14 @@ def test_import_lists_created_rows_that_look_like_existing_contacts(
 ) -> None:
     client_id = acme.client("Only Client")
     first = write_csv(tmp_path / "first.csv", ["Name", "Email"], [["Katherine Johnson", ""]])
-    cli(env, "import", str(first), "--workspace", WORKSPACE, "--client-id", client_id)
+    import_for(env, first, client_id)
     [katherine] = acme.contacts()
     source = write_csv(
         tmp_path / "second.csv",
         ["Name", "Email"],
         [["Grace Hopper", "grace@example.com"], ["Katherine Johnson", "kj@example.com"]],
     )
-    result = cli(env, "import", str(source), "--workspace", WORKSPACE, "--client-id", client_id)
+    result = import_for(env, source, client_id)
     assert "2 contact(s) created; 0 row(s) failed." in result.stderr
     assert "1 created row(s) look like contacts already there" in result.stderr
     created = {c["name"]: c["id"] for c in acme.contacts() if c["id"] != katherine["id"]}
@@ -230,17 +238,7 @@ def test_import_with_a_client_id_and_an_errors_path(
     source = write_csv(tmp_path / "in.csv", ["Name", "Email"], [*people(3), ["", "x@example.com"]])
     errors = tmp_path / "reports" / "failures.csv"
     errors.parent.mkdir()
-    result = cli(
-        env,
-        "import",
-        str(source),
-        "--workspace",
-        WORKSPACE,
-        "--client-id",
-        client_id,
-        "--errors",
-        str(errors),
-    )
+    result = import_for(env, source, client_id, "--errors", str(errors))
     assert "3 contact(s) created; 1 row(s) failed." in result.stderr
     assert {c["client_id"] for c in acme.contacts()} == {client_id}
     assert [(r["row"], r["field"]) for r in read_csv(errors)] == [("5", "name")]
@@ -255,9 +253,7 @@ def test_import_dry_run_checks_every_row_and_changes_nothing(
         table: query(database_file, f"SELECT count(*) FROM {table}")
         for table in ("contacts", "contact_imports", "events", "activity")
     }
-    result = cli(
-        env, "import", str(source), "--workspace", WORKSPACE, "--client-id", client_id, "--dry-run"
-    )
+    result = import_for(env, source, client_id, "--dry-run")
     assert "1 contact(s) would be created; 1 row(s) failed." in result.stderr
     assert [r["row"] for r in read_csv(tmp_path / "dry.errors.csv")] == ["3"]
     after = {table: query(database_file, f"SELECT count(*) FROM {table}") for table in before}
@@ -274,18 +270,7 @@ def test_import_refuses_an_unknown_workspace_or_mapping(
     )
     assert unknown.returncode == 1
     assert "No workspace named 'nope'" in unknown.stderr
-    bad_map = cli(
-        env,
-        "import",
-        str(source),
-        "--workspace",
-        WORKSPACE,
-        "--client-id",
-        client_id,
-        "--map",
-        "Name=nickname",
-        check=False,
-    )
+    bad_map = import_for(env, source, client_id, "--map", "Name=nickname", check=False)
     assert bad_map.returncode == 1
     assert "nickname" in bad_map.stderr
     assert contact_count(database_file) == 0
@@ -472,16 +457,7 @@ def test_import_explains_a_file_it_cannot_read_and_changes_nothing(
     unclosed = tmp_path / "unclosed.csv"
     unclosed.write_text('Name,Notes\nAda,"never closed\nBob,b\n', encoding="utf-8")
     for source, said in ((latin1, "not UTF-8"), (unclosed, "not valid CSV")):
-        result = cli(
-            env,
-            "import",
-            str(source),
-            "--workspace",
-            WORKSPACE,
-            "--client-id",
-            client_id,
-            check=False,
-        )
+        result = import_for(env, source, client_id, check=False)
         assert result.returncode == 1, result.stderr
         assert said in result.stderr
         assert "Traceback" not in result.stderr
@@ -494,6 +470,6 @@ def test_import_names_the_columns_it_does_not_read(
 ) -> None:
     client_id = acme.client("Columns")
     source = write_csv(tmp_path / "cols.csv", ["Name", "Emial"], [["Ada", "ada@example.com"]])
-    result = cli(env, "import", str(source), "--workspace", WORKSPACE, "--client-id", client_id)
+    result = import_for(env, source, client_id)
     assert "Columns no field reads" in result.stderr
     assert "'Emial'" in result.stderr

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from tests.support import Api, run_async, runtime_of
+from tests.support import Api, execute, run_async, runtime_of
 from vantage_contacts.auth.subject import SYSTEM, Tenant
 from vantage_contacts.errors import Conflict
 from vantage_contacts.imports import files, service
@@ -73,16 +73,6 @@ def job_row(api: Api, import_id: str) -> dict[str, Any]:
 
     row: dict[str, Any] = run_async(api.http, _read)
     return row
-
-
-def execute_on(api: Api, statement: Any) -> None:
-    database = runtime_of(api.http).database
-
-    async def _run() -> None:
-        async with database.write() as conn:
-            await conn.execute(statement)
-
-    run_async(api.http, _run)
 
 
 def contact_names(api: Api) -> list[str]:
@@ -778,7 +768,7 @@ def test_a_job_that_keeps_failing_is_retried_then_given_up(api: Api) -> None:
     job = queue(api, people_csv(3), client_id=client["id"])
     # Made unusable after it was queued (a column its mapping names is not in the file), so
     # every run fails when it reads the job.
-    execute_on(
+    execute(
         api,
         update(contact_imports)
         .where(contact_imports.c.id == job["id"])
@@ -809,7 +799,7 @@ def test_a_job_that_keeps_failing_is_retried_then_given_up(api: Api) -> None:
 
 
 def _set_attempts(api: Api, import_id: str, attempts: int) -> None:
-    execute_on(
+    execute(
         api,
         update(contact_imports).where(contact_imports.c.id == import_id).values(attempts=attempts),
     )
