@@ -120,6 +120,12 @@ def count_jobs(api: Api) -> int:
     return found
 
 
+def assert_refused_before_queueing(api: Api, response: Any, field: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert count_jobs(api) == 0
+
+
 def people_csv(count: int, *, start: int = 0) -> str:
     lines = ["Full Name,E-mail,Job Title"]
     lines += [f"Person {i:05d},person{i}@example.com,Engineer" for i in range(start, start + count)]
@@ -358,9 +364,7 @@ def test_an_unusable_file_or_mapping_is_refused_before_queueing(
     if "client_column" not in form:
         form = {**form, "client_id": client["id"]}
     response = upload(api, csv_text, **form)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
-    assert count_jobs(api) == 0
+    assert_refused_before_queueing(api, response, field)
 
 
 def test_an_unclosed_quote_is_refused_with_the_line_it_runs_to(api: Api) -> None:
@@ -412,9 +416,7 @@ def test_client_id_and_client_column_together_are_refused(api: Api) -> None:
     response = upload(
         api, "Name,Company\nAda,Acme\n", client_id=client["id"], client_column="Company"
     )
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == "client_column"
-    assert count_jobs(api) == 0
+    assert_refused_before_queueing(api, response, "client_column")
 
 
 def test_repeated_columns_that_no_field_reads_are_allowed(api: Api) -> None:
@@ -437,9 +439,7 @@ def test_columns_no_field_reads_are_named_on_the_job(api: Api) -> None:
 
 def test_an_import_needs_to_know_the_client(api: Api) -> None:
     response = upload(api, "Name\nAda\n")
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == "client_id"
-    assert count_jobs(api) == 0
+    assert_refused_before_queueing(api, response, "client_id")
 
 
 @pytest.mark.parametrize("tenant", ["other_workspace", "live_mode", "missing"])
@@ -458,9 +458,7 @@ def test_a_client_id_of_another_tenant_is_not_found(api: Api, other_api: Api, te
 def test_a_file_that_is_not_utf8_is_refused(api: Api) -> None:
     client = api.make_client()
     response = upload(api, "Name\nJosé\n".encode("latin-1"), client_id=client["id"])
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == "file"
-    assert count_jobs(api) == 0
+    assert_refused_before_queueing(api, response, "file")
 
 
 def test_a_utf8_file_with_a_byte_order_mark_is_read(api: Api) -> None:

@@ -112,16 +112,12 @@ class IdempotentRoute(APIRoute):
                 # The request was refused before the endpoint ran: nothing was done, so the key
                 # is not spent and the corrected request may use it (as Stripe does). The
                 # app's handler answers.
-                claim = getattr(request.state, "idempotency", None)
-                if claim is not None and not claim.committed:
-                    await store.release(get_runtime(request).database, claim)
+                await _release_unless_committed(request)
                 raise
             except APIError as error:
                 response = error_response(error)
             except Exception:
-                claim = getattr(request.state, "idempotency", None)
-                if claim is not None and not claim.committed:
-                    await store.release(get_runtime(request).database, claim)
+                await _release_unless_committed(request)
                 raise
             claim = getattr(request.state, "idempotency", None)
             if claim is not None:
@@ -129,6 +125,14 @@ class IdempotentRoute(APIRoute):
             return response
 
         return run
+
+
+async def _release_unless_committed(request: Request) -> None:
+    """The request ends without an answer to keep: its key is free again, unless its change
+    committed (a retry must then not act a second time)."""
+    claim = getattr(request.state, "idempotency", None)
+    if claim is not None and not claim.committed:
+        await store.release(get_runtime(request).database, claim)
 
 
 async def _keep(request: Request, claim: store.Claim, response: Response) -> None:

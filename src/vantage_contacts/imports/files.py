@@ -56,7 +56,9 @@ DUPLICATE_COLUMNS = ("row", "id", "possible_duplicate_id", "confidence", "match_
 
 
 @contextmanager
-def _report(path: Path, header: tuple[str, ...], resume_line: int | None) -> Iterator[Any]:
+def _report(
+    path: Path, header: tuple[str, ...], resume_line: int | None
+) -> Iterator[Callable[[Iterable[list[Any]]], None]]:
     """A CSV report. A resumed import keeps the lines its earlier runs wrote for rows before
     `resume_line` (the first row not committed) and adds to them: lines written for a chunk
     that then failed to commit are dropped, since the chunk runs again."""
@@ -68,23 +70,17 @@ def _report(path: Path, header: tuple[str, ...], resume_line: int | None) -> Ite
         writer = csv.writer(out)
         writer.writerow(header)
         writer.writerows(kept)
-        yield _Flushing(writer, out)
+
+        def write(lines: Iterable[list[Any]]) -> None:
+            """Written and flushed, so they are on disk before the chunk commits."""
+            writer.writerows(lines)
+            out.flush()
+
+        yield write
 
 
 def _before(line: list[str], resume_line: int) -> bool:
     return line[0].isdigit() and int(line[0]) < resume_line
-
-
-class _Flushing:
-    """Writes lines and flushes them, so they are on disk before the chunk commits."""
-
-    def __init__(self, writer: Any, out: Any) -> None:
-        self.writer = writer
-        self.out = out
-
-    def writerows(self, lines: Iterable[list[Any]]) -> None:
-        self.writer.writerows(lines)
-        self.out.flush()
 
 
 def _error_lines(report: service.ChunkReport) -> Iterator[list[Any]]:
@@ -150,8 +146,8 @@ async def import_file(
     ):
 
         def write_reports(report: service.ChunkReport) -> None:
-            errors.writerows(_error_lines(report))
-            duplicates.writerows(_duplicate_lines(report))
+            errors(_error_lines(report))
+            duplicates(_duplicate_lines(report))
 
         progress(resumed_at, len(run.rows))
         while not run.done:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vantage_contacts.auth.subject import Mode, Tenant
 from vantage_contacts.config import Settings
@@ -68,7 +69,8 @@ class ImportWorker:
             job = (await conn.execute(select(contact_imports).where(claimed))).mappings().one()
         held = _Held(job["workspace_id"], job["mode"], job["id"], lease_until)
         if job["attempts"] > MAX_ATTEMPTS:  # the runs before this one died
-            await self._give_up(held, job["attempts"] - 1, None)
+            async with self.database.write() as conn:
+                await self._give_up(conn, held, job["attempts"] - 1, None)
             return 1
         try:
             run = ImportRun(job, self.settings)
@@ -86,14 +88,13 @@ class ImportWorker:
     async def _failed(self, held: _Held, error: Exception) -> None:
         """Retry later, waiting longer after each failure in a row; after MAX_ATTEMPTS runs
         with no progress, end the job as failed rather than leave it "processing" forever."""
-        async with self.database.read() as conn:
-            attempts = await conn.scalar(select(contact_imports.c.attempts).where(held.where()))
-        if attempts is None:  # no longer this worker's
-            return
-        if attempts >= MAX_ATTEMPTS:
-            await self._give_up(held, attempts, error)
-            return
         async with self.database.write() as conn:
+            attempts = await conn.scalar(select(contact_imports.c.attempts).where(held.where()))
+            if attempts is None:  # no longer this worker's
+                return
+            if attempts >= MAX_ATTEMPTS:
+                await self._give_up(conn, held, attempts, error)
+                return
             await conn.execute(
                 update(contact_imports)
                 .where(held.where())
@@ -103,16 +104,17 @@ class ImportWorker:
                 )
             )
 
-    async def _give_up(self, held: _Held, attempts: int, error: Exception | None) -> None:
+    async def _give_up(
+        self, conn: AsyncConnection, held: _Held, attempts: int, error: Exception | None
+    ) -> None:
         cause = f" (last error: {type(error).__name__})" if error is not None else ""
         failure = (
             f"The import stopped after {attempts} runs in a row that made no progress"
             f"{cause}; the rows it had processed keep their results."
         )
         log.error("import %s given up after %d runs", held.import_id, attempts)
-        async with self.database.write() as conn:
-            tenant = Tenant(held.workspace_id, held.mode)
-            await give_up(conn, tenant, held.import_id, held.lease_until, failure)
+        tenant = Tenant(held.workspace_id, held.mode)
+        await give_up(conn, tenant, held.import_id, held.lease_until, failure)
 
     async def _extend(self, held: _Held) -> _Held:
         """Keep the lease for another LEASE; the same one if the job ended or was taken."""

@@ -23,7 +23,7 @@ contact_imports = Table(
     Column("flagged_count", Integer, nullable=False, server_default="0"),
     Column("possible_duplicates", JSON, nullable=False, server_default="[]"),
     Column("failure", String(500), nullable=True),
-    # Runs that ended in an error; the worker gives the job up after a few.
+    # Runs started since the job last made progress; the worker gives the job up after a few.
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime(), nullable=True),
     Column("lease_until", UTCDateTime(), nullable=True),
